@@ -1,0 +1,127 @@
+# The project's interface: make run, make test, make lint, make bench.
+# Every target sets up what is missing first; nothing is downloaded but
+# packages from PyPI and npm, and Python interpreters come from the machine.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+
+# Defaults for the embedded profile; override any of them in the environment.
+export CONSULAR_HOST ?= 127.0.0.1
+export APP_PORT ?= 8000
+export RASA_PORT ?= 5005
+export ACTIONS_PORT ?= 5055
+export CONSULAR_VAR_DIR ?= $(CURDIR)/var
+export CONSULAR_DATABASE_URL ?= sqlite:///$(CONSULAR_VAR_DIR)/consular.db
+export CONSULAR_RASA_URL ?= http://127.0.0.1:$(RASA_PORT)
+export CONSULAR_ACTION_SERVER_URL ?= http://127.0.0.1:$(ACTIONS_PORT)
+export CONSULAR_RASA_TOKEN ?= dev-rasa-token
+export CONSULAR_API_URL ?= http://127.0.0.1:$(APP_PORT)
+export CONSULAR_INTERNAL_API_TOKEN ?= dev-internal-token
+export ACTION_ENDPOINT_URL ?= http://127.0.0.1:$(ACTIONS_PORT)/webhook
+export RASA_TRACKER_DB ?= $(CONSULAR_VAR_DIR)/rasa-tracker.db
+# Rasa would otherwise try to send telemetry to the internet.
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export SANIC_HOST := 127.0.0.1
+
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+APP_PY := .venv/bin/python
+RASA := .venv-rasa/bin/rasa
+RASA_PY := .venv-rasa/bin/python
+
+NLU_SOURCES := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) components/country_extractor.py
+MODEL := models/consular.tar.gz
+SPACY_PIPELINE := build/spacy/en_consular/meta.json
+GAZETTEER := build/gazetteer.jsonl
+FRONTEND := bot/static/vendor/govuk/govuk-frontend.min.css
+DB_STAMP := $(CONSULAR_VAR_DIR)/.db-ready
+
+.PHONY: help setup run ctl test test-app test-actions test-rasa test-e2e lint bench clean
+
+help:
+	@echo "make run    set up what is missing, then run app, Rasa and action server"
+	@echo "make test   set up what is missing, then run every test"
+	@echo "make lint   ruff and mypy"
+	@echo "make clean  remove environments, builds, models and local data"
+
+# --- environments -----------------------------------------------------------
+
+$(CURDIR)/.tools/bin/uv:
+	$(shell scripts/find-python 3.12) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.ready: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python "$$(scripts/find-python 3.12)"
+	touch $@
+
+.venv-rasa/.ready: requirements/rasa.lock.txt | $(UV)
+	test -x $(RASA_PY) || $(UV) venv --python "$$(scripts/find-python 3.10)" .venv-rasa
+	$(UV) pip sync --python $(RASA_PY) requirements/rasa.lock.txt
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+$(FRONTEND): node_modules/.package-lock.json .venv/.ready scripts/vendor_frontend.py
+	$(APP_PY) scripts/vendor_frontend.py
+
+# --- NLU: gazetteer, spaCy pipeline, trained model --------------------------
+
+$(GAZETTEER): .venv/.ready bot/geo/gazetteer.py data/gazetteer/aliases.yml
+	mkdir -p build
+	$(APP_PY) -m bot.geo.gazetteer $@
+
+$(SPACY_PIPELINE): .venv-rasa/.ready $(GAZETTEER) scripts/build_spacy_pipeline.py
+	$(RASA_PY) scripts/build_spacy_pipeline.py --gazetteer $(GAZETTEER) --out build/spacy/en_consular
+
+# Rasa skips retraining on its own when nothing changed; make only asks it
+# when a source is newer than the model.
+$(MODEL): $(NLU_SOURCES) $(SPACY_PIPELINE)
+	$(RASA) train --fixed-model-name consular --out models --quiet
+
+# --- database ---------------------------------------------------------------
+
+$(DB_STAMP): .venv/.ready $(wildcard migrations/versions/*.py) bot/seed/sample_posts.json
+	mkdir -p $(CONSULAR_VAR_DIR)
+	.venv/bin/bot setup
+	touch $@
+
+setup: .venv/.ready .venv-rasa/.ready $(FRONTEND) $(MODEL) $(DB_STAMP)
+
+# --- the interface ----------------------------------------------------------
+
+run: setup
+	@scripts/run
+
+# Control a running service, e.g. make ctl CMD="stop rasa" (then CMD="start rasa").
+ctl:
+	.venv/bin/supervisorctl -c deploy/supervisord.conf $(CMD)
+
+test: setup test-app test-actions test-rasa test-e2e
+	@echo "make test: every suite passed"
+
+test-app: .venv/.ready $(FRONTEND)
+	$(APP_PY) -m pytest tests/app
+
+test-actions: .venv-rasa/.ready $(SPACY_PIPELINE)
+	$(RASA_PY) -m pytest -p no:cacheprovider tests/actions tests/rasa
+
+test-rasa: $(MODEL)
+	$(RASA) data validate --fail-on-warnings
+	$(RASA) test --model $(MODEL) --stories tests/conversations --out results/conversations --fail-on-prediction-errors --no-plot
+
+test-e2e: setup
+	$(APP_PY) -m pytest tests/e2e
+
+lint: .venv/.ready
+	.venv/bin/ruff check bot tests migrations scripts actions components
+	.venv/bin/ruff format --check bot tests migrations scripts
+	.venv/bin/mypy
+
+clean:
+	rm -rf .venv .venv-rasa .tools node_modules build models var results bot/static/vendor

@@ -1,0 +1,1 @@
+"""Consular assistance service: the app that owns channels, conversations and data."""

@@ -1,0 +1,1 @@
+"""HTTP APIs that are not a citizen channel: internal (action server) and health."""

@@ -1,0 +1,1 @@
+"""Channel adapters: each verifies, parses and sends; conversation logic stays out."""

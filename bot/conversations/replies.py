@@ -1,0 +1,99 @@
+"""The bot's replies: parsed from Rasa's REST output, shown as the public Reply shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.db.models import Message
+
+MAX_BUTTONS = 10
+
+
+@dataclass(frozen=True)
+class BotReply:
+    """One reply, before it is stored."""
+
+    text: str
+    topic: str | None = None
+    country: str | None = None
+    urgent: bool = False
+    handoff: bool = False
+    buttons: list[dict[str, str]] = field(default_factory=list)
+
+    def payload(self) -> dict[str, Any]:
+        """The metadata stored on the Message beside its text."""
+        return {
+            "buttons": self.buttons,
+            "topic": self.topic,
+            "country": self.country,
+            "urgent": self.urgent,
+            "handoff": self.handoff,
+        }
+
+
+def _buttons(raw: Any) -> list[dict[str, str]]:
+    if not isinstance(raw, list):
+        return []
+    buttons = []
+    for item in raw[:MAX_BUTTONS]:
+        if isinstance(item, dict) and item.get("title") and item.get("payload"):
+            buttons.append({"title": str(item["title"]), "payload": str(item["payload"])})
+    return buttons
+
+
+def _country(raw: Any) -> str | None:
+    if isinstance(raw, str) and len(raw) == 2 and raw.isalpha():
+        return raw.upper()
+    return None
+
+
+def parse_rasa_output(items: Any) -> list[BotReply]:
+    """Maps Rasa's REST channel messages onto replies.
+
+    Actions send metadata as a ``custom`` payload holding the whole reply;
+    plain ``text`` messages (small talk) carry no topic.
+    """
+    if not isinstance(items, list):
+        raise ValueError(f"Rasa returned {type(items).__name__}, not a list")
+    replies = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        custom = item.get("custom")
+        if isinstance(custom, dict) and isinstance(custom.get("text"), str):
+            replies.append(
+                BotReply(
+                    text=custom["text"],
+                    topic=custom.get("topic") if isinstance(custom.get("topic"), str) else None,
+                    country=_country(custom.get("country")),
+                    urgent=bool(custom.get("urgent", False)),
+                    handoff=bool(custom.get("handoff", False)),
+                    buttons=_buttons(custom.get("buttons")),
+                )
+            )
+        elif isinstance(item.get("text"), str):
+            replies.append(BotReply(text=item["text"], buttons=_buttons(item.get("buttons"))))
+    return replies
+
+
+def reply_json(message: Message) -> dict[str, Any]:
+    """A stored outbound message as the public ``Reply`` object."""
+    payload = message.payload or {}
+    return {
+        "id": message.id,
+        "text": message.text,
+        "buttons": payload.get("buttons", []),
+        "topic": payload.get("topic"),
+        "country": payload.get("country"),
+        "urgent": bool(payload.get("urgent", False)),
+        "handoff": bool(payload.get("handoff", False)),
+        "sender": message.sender.value,
+    }
+
+
+def transcript_json(message: Message) -> dict[str, Any]:
+    """Any stored message (the citizen's too) as a transcript item."""
+    item = reply_json(message)
+    item["created_at"] = message.created_at.isoformat()
+    return item

@@ -1,0 +1,64 @@
+"""One typed settings object, read from the environment (prefix ``CONSULAR_``).
+
+Defaults run the embedded profile on one machine. The production profile
+refuses to start while any secret still has its development default.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEV_SECRETS = {
+    "rasa_token": "dev-rasa-token",
+    "internal_api_token": "dev-internal-token",
+    "webchat_secret": "dev-webchat-secret-change-me",
+}
+
+
+class Settings(BaseSettings):
+    """Everything the app can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSULAR_", extra="ignore")
+
+    environment: Literal["local", "production"] = "local"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'consular.db'}"
+
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = DEV_SECRETS["rasa_token"]
+    rasa_timeout_seconds: float = Field(default=10.0, gt=0)
+    action_server_url: str = "http://127.0.0.1:5055"
+    health_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    internal_api_token: str = DEV_SECRETS["internal_api_token"]
+    # The action server calls the internal API from the same host or a private
+    # network; anything else is refused even with the right token.
+    internal_api_allow_private_networks: bool = True
+
+    webchat_secret: str = DEV_SECRETS["webchat_secret"]
+    webchat_token_max_age_seconds: int = Field(default=24 * 3600, gt=0)
+    webchat_max_text_length: int = Field(default=2000, gt=0)
+
+    emergency_phone: str = "+44 20 7008 5000"
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> Settings:
+        if self.environment == "production":
+            defaults = [name for name, value in DEV_SECRETS.items() if getattr(self, name) == value]
+            if defaults:
+                names = ", ".join(f"CONSULAR_{name.upper()}" for name in defaults)
+                raise ValueError(f"production refuses development defaults; set {names}")
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("production needs CONSULAR_DATABASE_URL (PostgreSQL)")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,66 @@
+"""The FastAPI application: wires settings, database, Rasa client and routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from bot.api import health, internal
+from bot.channels import webchat
+from bot.conversations.events import EventHub
+from bot.conversations.rasa_client import RasaClient
+from bot.conversations.service import ConversationService
+from bot.core.config import Settings, get_settings
+from bot.db.session import make_engine, make_session_factory
+from bot.web import pages
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Builds the app; everything process-wide is created here, once."""
+    settings = settings or get_settings()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        session_factory = make_session_factory(engine)
+        async with httpx.AsyncClient() as http:
+            rasa = RasaClient(
+                http=http,
+                base_url=settings.rasa_url,
+                token=settings.rasa_token,
+                timeout=settings.rasa_timeout_seconds,
+            )
+            hub = EventHub()
+            app.state.settings = settings
+            app.state.engine = engine
+            app.state.session_factory = session_factory
+            app.state.http = http
+            app.state.rasa = rasa
+            app.state.hub = hub
+            app.state.conversations = ConversationService(
+                session_factory=session_factory,
+                rasa=rasa,
+                hub=hub,
+                emergency_phone=settings.emergency_phone,
+            )
+            yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Consular assistance service",
+        summary="Web chat, channels and internal API of the consular assistant.",
+        lifespan=lifespan,
+    )
+    app.include_router(webchat.router)
+    app.include_router(internal.router)
+    app.include_router(health.router)
+    app.include_router(pages.router)
+    pages.mount_static(app)
+    return app

@@ -1,0 +1,1 @@
+"""Server-rendered web pages: the public web chat demo page and its static files."""

@@ -1,0 +1,69 @@
+"""The internal API the action server uses: token, network and posts."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.session import session_scope
+from bot.main import create_app
+from bot.seed import seed_sample_posts
+from tests.app.conftest import INTERNAL_TOKEN
+
+AUTH = {"X-Internal-Token": INTERNAL_TOKEN}
+
+
+@pytest.fixture
+def seeded(session_factory: sessionmaker[Session]) -> None:
+    with session_scope(session_factory) as session:
+        seed_sample_posts(session=session)
+
+
+def test_posts_need_the_token(client: TestClient, seeded: None) -> None:
+    assert client.get("/api/internal/posts", params={"country": "ES"}).status_code == 401
+    wrong = {"X-Internal-Token": INTERNAL_TOKEN + "x"}
+    assert (
+        client.get("/api/internal/posts", params={"country": "ES"}, headers=wrong).status_code
+        == 401
+    )
+
+
+def test_posts_refuse_a_public_network_even_with_the_token(settings, seeded: None) -> None:
+    # A public client address, presented in process only: no traffic leaves the test.
+    with TestClient(create_app(settings), client=("145.100.0.1", 4000)) as outsider:
+        response = outsider.get("/api/internal/posts", params={"country": "ES"}, headers=AUTH)
+    assert response.status_code == 403
+
+
+def test_posts_for_spain_list_the_embassy_first(client: TestClient, seeded: None) -> None:
+    response = client.get("/api/internal/posts", params={"country": "es"}, headers=AUTH)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["country"], body["country_name"]) == ("ES", "Spain")
+    main = body["posts"][0]
+    assert main["city"] == "Madrid" and main["kind"] == "embassy"
+    assert main["phone"] == "+34 917 146 300"
+    assert main["is_sample"] is True
+    assert len(body["posts"]) > 1
+
+
+def test_posts_put_the_named_city_first(client: TestClient, seeded: None) -> None:
+    response = client.get(
+        "/api/internal/posts", params={"country": "ES", "city": "barcelona"}, headers=AUTH
+    )
+    assert response.json()["posts"][0]["city"] == "Barcelona"
+
+
+def test_posts_for_a_country_without_a_post_is_an_empty_list(
+    client: TestClient, seeded: None
+) -> None:
+    response = client.get("/api/internal/posts", params={"country": "AQ"}, headers=AUTH)
+    assert response.status_code == 200
+    assert response.json()["posts"] == []
+
+
+@pytest.mark.parametrize("country", ["E", "ESP", "1A", ""])
+def test_posts_reject_a_bad_country_code(client: TestClient, country: str) -> None:
+    response = client.get("/api/internal/posts", params={"country": country}, headers=AUTH)
+    assert response.status_code == 422

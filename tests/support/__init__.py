@@ -1,0 +1,1 @@
+"""Helpers shared by the app's test suites (fakes run as real servers on loopback)."""
