@@ -76,7 +76,7 @@ $(GAZETTEER): .venv/.ready bot/geo/gazetteer.py data/gazetteer/aliases.yml
 	mkdir -p build
 	$(APP_PY) -m bot.geo.gazetteer $@
 
-$(SPACY_PIPELINE): .venv-rasa/.ready $(GAZETTEER) scripts/build_spacy_pipeline.py
+$(SPACY_PIPELINE): .venv-rasa/.ready $(GAZETTEER) scripts/build_spacy_pipeline.py data/gazetteer/aliases.yml
 	$(RASA_PY) scripts/build_spacy_pipeline.py --gazetteer $(GAZETTEER) --out build/spacy/en_consular
 
 # Rasa skips retraining on its own when nothing changed; make only asks it
@@ -113,7 +113,7 @@ test-actions: .venv-rasa/.ready $(SPACY_PIPELINE)
 
 test-rasa: $(MODEL)
 	$(RASA) data validate --fail-on-warnings
-	$(RASA) test --model $(MODEL) --stories tests/conversations --out results/conversations --fail-on-prediction-errors --no-plot
+	$(RASA) test core --model $(MODEL) --stories tests/conversations --out results/conversations --fail-on-prediction-errors --no-plot
 
 test-e2e: setup
 	$(APP_PY) -m pytest tests/e2e

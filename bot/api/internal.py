@@ -69,6 +69,12 @@ def list_posts(
 ) -> dict[str, Any]:
     """The posts serving a country, main post first; a named city's post first of all."""
     code = _iso2(country)
+    try:
+        name = country_name(code)
+    except KeyError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"{code} is not an ISO 3166-1 country"
+        ) from exc
     posts = list(
         session.scalars(select(Post).where(Post.country == code).order_by(Post.rank, Post.id))
     )
@@ -77,7 +83,7 @@ def list_posts(
         posts.sort(key=lambda post: post.city.casefold() != wanted)
     return {
         "country": code,
-        "country_name": country_name(code),
+        "country_name": name,
         "posts": [
             {
                 "kind": post.kind,

@@ -63,7 +63,7 @@ def test_posts_for_a_country_without_a_post_is_an_empty_list(
     assert response.json()["posts"] == []
 
 
-@pytest.mark.parametrize("country", ["E", "ESP", "1A", ""])
+@pytest.mark.parametrize("country", ["E", "ESP", "1A", "", "ZZ"])
 def test_posts_reject_a_bad_country_code(client: TestClient, country: str) -> None:
     response = client.get("/api/internal/posts", params={"country": country}, headers=AUTH)
     assert response.status_code == 422

@@ -1,0 +1,1 @@
+"""Geography helpers: recognising countries, territories and places in free text."""
