@@ -86,7 +86,7 @@ def format_posts(found: consular_api.CountryPosts) -> str:
         f"Address: {main.address}",
         f"Phone: {main.phone}",
         f"Email: {main.email}",
-        f"Opening hours: {main.opening_hours} (local time, {main.timezone})",
+        f"Opening hours (local time, {main.timezone}): {main.opening_hours}",
     ]
     if others:
         listed = ", ".join(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.fake_rasa import FakeActionServer, FakeRasa
@@ -38,3 +41,11 @@ def test_healthz_is_503_when_the_action_server_is_down(
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["components"]["action_server"]["ok"] is False
+
+
+def test_healthz_never_logs_the_rasa_token(
+    client: TestClient, fake_rasa: FakeRasa, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        client.get("/healthz")
+    assert fake_rasa.token not in caplog.text
