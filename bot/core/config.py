@@ -18,6 +18,7 @@ DEV_SECRETS = {
     "rasa_token": "dev-rasa-token",
     "internal_api_token": "dev-internal-token",
     "webchat_secret": "dev-webchat-secret-change-me",
+    "case_fact_key": "dev-case-fact-key-change-me",
 }
 
 
@@ -45,6 +46,12 @@ class Settings(BaseSettings):
     webchat_max_text_length: int = Field(default=2000, gt=0)
 
     emergency_phone: str = "+44 20 7008 5000"
+
+    # Case identity facts are stored as HMACs under this key: surnames and
+    # birth dates are too guessable for a plain hash.
+    case_fact_key: str = DEV_SECRETS["case_fact_key"]
+    case_max_failures: int = Field(default=3, gt=0)
+    case_lock_minutes: int = Field(default=15, gt=0)
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -33,6 +34,13 @@ REASON_LENGTH = 48
 NAME_LENGTH = 200
 PHONE_LENGTH = 40
 TIMEZONE_LENGTH = 64
+TITLE_LENGTH = 200
+URL_LENGTH = 500
+STATUS_LENGTH = 16
+REFERENCE_LENGTH = 32
+HASH_LENGTH = 64
+ACTOR_LENGTH = 120
+ACTION_LENGTH = 64
 
 
 def utcnow() -> datetime:
@@ -79,10 +87,14 @@ class DeliveryState(enum.StrEnum):
     FAILED = "failed"
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
+def _enum(cls: type[enum.Enum], name: str, length: int = 16) -> Enum:
     # Stored as plain strings: readable in SQL and free of PostgreSQL enum types.
     return Enum(
-        cls, name=name, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        cls,
+        name=name,
+        native_enum=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
     )
 
 
@@ -177,3 +189,157 @@ class Post(Base):
     # The main post (usually in the capital) is listed first.
     rank: Mapped[int] = mapped_column(Integer, default=0)
     is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RevisionStatus(enum.StrEnum):
+    """Where a guidance revision is in its life; only ``published`` is ever served."""
+
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    PUBLISHED = "published"
+    ARCHIVED = "archived"
+
+
+class AdviseAgainst(enum.StrEnum):
+    """The FCDO's travel warning level for a country."""
+
+    NONE = "none"
+    ALL_BUT_ESSENTIAL_PARTS = "all-but-essential-parts"
+    ALL_PARTS = "all-parts"
+    ALL_BUT_ESSENTIAL = "all-but-essential"
+    ALL = "all"
+
+
+class GuidanceArticle(Base):
+    """What the assistant says on one topic, generic or for one country.
+
+    The text lives in revisions; a country-specific article beats the generic
+    one for that country. At most one generic article per topic (checked by
+    the data functions, as NULLs are distinct in unique constraints).
+    """
+
+    __tablename__ = "guidance_article"
+    __table_args__ = (UniqueConstraint("topic", "country"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(TOPIC_LENGTH), index=True)
+    country: Mapped[str | None] = mapped_column(String(COUNTRY_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    revisions: Mapped[list[GuidanceRevision]] = relationship(
+        back_populates="article", order_by="GuidanceRevision.number"
+    )
+
+
+class GuidanceRevision(Base):
+    """One version of an article's text, kept for ever with who and why."""
+
+    __tablename__ = "guidance_revision"
+    __table_args__ = (
+        UniqueConstraint("article_id", "number"),
+        Index("ix_guidance_revision_article_id_status", "article_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("guidance_article.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[RevisionStatus] = mapped_column(
+        _enum(RevisionStatus, "revision_status"), default=RevisionStatus.DRAFT
+    )
+    title: Mapped[str] = mapped_column(String(TITLE_LENGTH))
+    body: Mapped[str] = mapped_column(Text)  # Markdown
+    source_url: Mapped[str] = mapped_column(String(URL_LENGTH))
+    last_reviewed: Mapped[date] = mapped_column(Date)
+    review_by: Mapped[date | None] = mapped_column(Date)
+    example_questions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    author: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+    reviewer: Mapped[str | None] = mapped_column(String(ACTOR_LENGTH))
+    change_note: Mapped[str] = mapped_column(Text, default="")
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    article: Mapped[GuidanceArticle] = relationship(back_populates="revisions")
+
+
+class TravelAdvice(Base):
+    """The FCDO's travel advice summary for one country."""
+
+    __tablename__ = "travel_advice"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    country: Mapped[str] = mapped_column(String(COUNTRY_LENGTH), unique=True)
+    summary: Mapped[str] = mapped_column(Text)
+    advise_against: Mapped[AdviseAgainst] = mapped_column(
+        _enum(AdviseAgainst, "advise_against", length=32), default=AdviseAgainst.NONE
+    )
+    advise_against_areas: Mapped[str] = mapped_column(Text, default="")
+    last_updated: Mapped[date] = mapped_column(Date)
+    url: Mapped[str] = mapped_column(String(URL_LENGTH))
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Case(Base):
+    """An open consular case; identity facts are kept only as keyed hashes."""
+
+    __tablename__ = "consular_case"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(REFERENCE_LENGTH), unique=True)
+    case_type: Mapped[str] = mapped_column(String(TOPIC_LENGTH))
+    status: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+    next_step: Mapped[str] = mapped_column(Text)
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("post.id", ondelete="SET NULL"))
+    surname_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    date_of_birth_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    timeline: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")
+
+
+class CaseEvent(Base):
+    """One dated entry in a case's timeline."""
+
+    __tablename__ = "case_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("consular_case.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    text: Mapped[str] = mapped_column(Text)
+
+    case: Mapped[Case] = relationship(back_populates="timeline")
+
+
+class CaseLookupLock(Base):
+    """Failed identity checks per reference, whether or not the reference exists.
+
+    Keyed by a hash of the normalised reference so that locking behaves the
+    same for real and invented references: nothing reveals which exist.
+    """
+
+    __tablename__ = "case_lookup_lock"
+
+    reference_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """Who did what, when: officer and admin actions and security events."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_action_at", "action", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+    action: Mapped[str] = mapped_column(String(ACTION_LENGTH))
+    subject: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -11,6 +11,7 @@ STRONG = {
     "rasa_token": "r" * 32,
     "internal_api_token": "i" * 32,
     "webchat_secret": "w" * 32,
+    "case_fact_key": "c" * 32,
     "database_url": "postgresql+psycopg://consular@db/consular",
 }
 
@@ -21,7 +22,9 @@ def test_local_profile_runs_on_defaults() -> None:
     assert settings.database_url.startswith("sqlite")
 
 
-@pytest.mark.parametrize("default_name", ["rasa_token", "internal_api_token", "webchat_secret"])
+@pytest.mark.parametrize(
+    "default_name", ["rasa_token", "internal_api_token", "webchat_secret", "case_fact_key"]
+)
 def test_production_refuses_each_default_secret(default_name: str) -> None:
     values = {key: value for key, value in STRONG.items() if key != default_name}
     with pytest.raises(ValidationError, match=f"CONSULAR_{default_name.upper()}"):

@@ -1,0 +1,48 @@
+"""Guidance for a topic, in a country: the published revision, rendered for channels."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from bot.api.deps import SessionDep
+from bot.api.internal.common import iso2_with_name
+from bot.guidance.render import fill, to_plain
+from bot.guidance.store import served_revision
+
+router = APIRouter()
+
+TOPIC_PATTERN = r"^[a-z][a-z-]{1,47}$"
+
+
+@router.get("/guidance")
+def get_guidance(
+    session: SessionDep,
+    topic: Annotated[str, Query(pattern=TOPIC_PATTERN)],
+    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
+) -> dict[str, Any]:
+    """The published guidance a citizen asking about ``topic`` in ``country`` gets.
+
+    Read on every request, so an edit published in the database is what the
+    next citizen sees: no restart and no retraining.
+    """
+    code, name = iso2_with_name(country) if country else (None, None)
+    found = served_revision(session=session, topic=topic, country=code)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no published guidance for {topic}")
+    article, revision = found
+    markdown = fill(revision.body, country_name=name)
+    return {
+        "topic": article.topic,
+        "country": code,
+        "country_name": name,
+        "article_country": article.country,
+        "title": revision.title,
+        "markdown": markdown,
+        "text": to_plain(markdown),
+        "source_url": revision.source_url,
+        "last_reviewed": revision.last_reviewed.isoformat(),
+        "revision_id": revision.id,
+        "is_sample": revision.is_sample,
+    }

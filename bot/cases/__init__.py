@@ -1,0 +1,1 @@
+"""Consular cases: the identity check before anything about a case is disclosed."""

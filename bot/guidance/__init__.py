@@ -1,0 +1,1 @@
+"""Guidance: what the assistant says, kept as articles with reviewed, published revisions."""
