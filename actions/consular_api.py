@@ -64,25 +64,44 @@ class ApiConfig:
         )
 
 
-async def _get(config: ApiConfig, path: str, params: Dict[str, str]) -> Dict[str, Any]:
+class NotFound(ConsularApiError):
+    """The API answered 404: it has nothing for this request."""
+
+
+async def _request(
+    config: ApiConfig,
+    method: str,
+    path: str,
+    *,
+    params: Optional[Dict[str, str]] = None,
+    json: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=config.timeout)
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(
+            session.request(
+                method,
                 f"{config.base_url}{path}",
                 params=params,
+                json=json,
                 headers={TOKEN_HEADER: config.token},
             ) as response,
         ):
-            if response.status != 200:
-                raise ConsularApiError(f"GET {path} answered {response.status}")
+            if response.status == 404:
+                raise NotFound(f"{method} {path} answered 404")
+            if response.status not in (200, 201):
+                raise ConsularApiError(f"{method} {path} answered {response.status}")
             body = await response.json()
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        raise ConsularApiError(f"GET {path} failed: {exc!r}") from exc
+        raise ConsularApiError(f"{method} {path} failed: {exc!r}") from exc
     if not isinstance(body, dict):
-        raise ConsularApiError(f"GET {path} returned {type(body).__name__}, not an object")
+        raise ConsularApiError(f"{method} {path} returned {type(body).__name__}, not an object")
     return body
+
+
+async def _get(config: ApiConfig, path: str, params: Dict[str, str]) -> Dict[str, Any]:
+    return await _request(config, "GET", path, params=params)
 
 
 async def get_posts(
@@ -102,3 +121,109 @@ async def get_posts(
         )
     except (KeyError, TypeError) as exc:
         raise ConsularApiError(f"unexpected posts payload: {exc!r}") from exc
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """The published guidance for a topic (and country), ready for a reply."""
+
+    topic: str
+    country: Optional[str]
+    country_name: Optional[str]
+    title: str
+    markdown: str
+    text: str
+    source_url: str
+    last_reviewed: str
+    is_sample: bool
+
+
+async def get_guidance(
+    topic: str, country: Optional[str] = None, *, config: Optional[ApiConfig] = None
+) -> Guidance:
+    """The guidance a citizen asking about ``topic`` in ``country`` is shown."""
+    config = config or ApiConfig.from_env()
+    params = {"topic": topic}
+    if country:
+        params["country"] = country
+    body = await _get(config, "/api/internal/guidance", params)
+    try:
+        return Guidance(
+            topic=body["topic"],
+            country=body["country"],
+            country_name=body["country_name"],
+            title=body["title"],
+            markdown=body["markdown"],
+            text=body["text"],
+            source_url=body["source_url"],
+            last_reviewed=body["last_reviewed"],
+            is_sample=body["is_sample"],
+        )
+    except KeyError as exc:
+        raise ConsularApiError(f"unexpected guidance payload: {exc!r}") from exc
+
+
+@dataclass(frozen=True)
+class TravelAdvice:
+    """The travel advice summary for one country."""
+
+    country: str
+    country_name: str
+    summary: str
+    advise_against: str
+    advise_against_areas: str
+    last_updated: str
+    url: str
+    is_sample: bool
+
+
+async def get_travel_advice(country: str, *, config: Optional[ApiConfig] = None) -> TravelAdvice:
+    """Summary, warning level and link for ``country``."""
+    config = config or ApiConfig.from_env()
+    body = await _get(config, "/api/internal/travel-advice", {"country": country})
+    try:
+        return TravelAdvice(**{name: body[name] for name in TravelAdvice.__dataclass_fields__})
+    except KeyError as exc:
+        raise ConsularApiError(f"unexpected travel advice payload: {exc!r}") from exc
+
+
+@dataclass(frozen=True)
+class CaseLookup:
+    """The answer to an identity check: verified (with status), not verified, or locked."""
+
+    outcome: str
+    status: Optional[str] = None
+    next_step: Optional[str] = None
+    reference: Optional[str] = None
+    locked_minutes: Optional[int] = None
+
+
+async def verify_case(
+    *,
+    reference: str,
+    surname: str,
+    date_of_birth: str,
+    conversation_id: str,
+    config: Optional[ApiConfig] = None,
+) -> CaseLookup:
+    """Asks the app to check the facts; only status and next step ever come back."""
+    config = config or ApiConfig.from_env()
+    body = await _request(
+        config,
+        "POST",
+        "/api/internal/cases/verify",
+        json={
+            "reference": reference,
+            "surname": surname,
+            "date_of_birth": date_of_birth,
+            "conversation_id": conversation_id,
+        },
+    )
+    case = body.get("case") or {}
+    return CaseLookup(
+        outcome=str(body.get("outcome")),
+        status=case.get("status"),
+        next_step=case.get("next_step"),
+        reference=case.get("reference"),
+        locked_minutes=body.get("locked_minutes"),
+    )

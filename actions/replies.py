@@ -42,3 +42,15 @@ def holding_reply(*, topic: Optional[str], country: Optional[str] = None) -> Dic
         country=country,
         handoff=True,
     )
+
+
+def ask_country_reply(topic: str) -> Dict[str, Any]:
+    """The question for a missing country; the topic tells the app what it is for."""
+    if topic == "contact-embassy":
+        question = (
+            "Which country are you in, or which country do you need the British embassy "
+            "or consulate for?"
+        )
+    else:
+        question = "Which country is this about?"
+    return reply(question, topic=topic)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.db.models import Message
+from bot.guidance.render import to_html
 
 MAX_BUTTONS = 10
 
@@ -20,16 +21,22 @@ class BotReply:
     urgent: bool = False
     handoff: bool = False
     buttons: list[dict[str, str]] = field(default_factory=list)
+    # Guidance answers also carry their Markdown, rendered to HTML for web chat.
+    markdown: str | None = None
+    handoff_reason: str | None = None
 
     def payload(self) -> dict[str, Any]:
         """The metadata stored on the Message beside its text."""
-        return {
+        payload: dict[str, Any] = {
             "buttons": self.buttons,
             "topic": self.topic,
             "country": self.country,
             "urgent": self.urgent,
             "handoff": self.handoff,
         }
+        if self.markdown:
+            payload["markdown"] = self.markdown
+        return payload
 
 
 def _buttons(raw: Any) -> list[dict[str, str]]:
@@ -40,6 +47,10 @@ def _buttons(raw: Any) -> list[dict[str, str]]:
         if isinstance(item, dict) and item.get("title") and item.get("payload"):
             buttons.append({"title": str(item["title"]), "payload": str(item["payload"])})
     return buttons
+
+
+def _optional_text(raw: Any) -> str | None:
+    return raw if isinstance(raw, str) and raw.strip() else None
 
 
 def _country(raw: Any) -> str | None:
@@ -70,6 +81,8 @@ def parse_rasa_output(items: Any) -> list[BotReply]:
                     urgent=bool(custom.get("urgent", False)),
                     handoff=bool(custom.get("handoff", False)),
                     buttons=_buttons(custom.get("buttons")),
+                    markdown=_optional_text(custom.get("markdown")),
+                    handoff_reason=_optional_text(custom.get("handoff_reason")),
                 )
             )
         elif isinstance(item.get("text"), str):
@@ -78,8 +91,13 @@ def parse_rasa_output(items: Any) -> list[BotReply]:
 
 
 def reply_json(message: Message) -> dict[str, Any]:
-    """A stored outbound message as the public ``Reply`` object."""
+    """A stored outbound message as the public ``Reply`` object.
+
+    ``html`` (sanitised, or null) is an addition for web chat: the rich form
+    of a guidance answer whose plain form is ``text``.
+    """
     payload = message.payload or {}
+    markdown = payload.get("markdown")
     return {
         "id": message.id,
         "text": message.text,
@@ -89,6 +107,7 @@ def reply_json(message: Message) -> dict[str, Any]:
         "urgent": bool(payload.get("urgent", False)),
         "handoff": bool(payload.get("handoff", False)),
         "sender": message.sender.value,
+        "html": to_html(markdown) if isinstance(markdown, str) else None,
     }
 
 

@@ -175,10 +175,11 @@ class ConversationService:
             wanted = [reply for reply in replies if reply.handoff]
             if wanted:
                 urgent = any(reply.urgent for reply in wanted)
+                default_reason = REASON_URGENT if urgent else REASON_BOT_HANDOFF
                 store.open_handoff(
                     session=session,
                     conversation=conversation,
-                    reason=REASON_URGENT if urgent else REASON_BOT_HANDOFF,
+                    reason=wanted[0].handoff_reason or default_reason,
                     urgent=urgent,
                     summary=citizen_text,
                 )

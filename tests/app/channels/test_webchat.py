@@ -14,7 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 from bot.db.models import Conversation, Handoff, Message, Owner
 from tests.support.fake_rasa import FakeActionServer, FakeRasa
 
-REPLY_KEYS = {"id", "text", "buttons", "topic", "country", "urgent", "handoff", "sender"}
+REPLY_KEYS = {"id", "text", "buttons", "topic", "country", "urgent", "handoff", "sender", "html"}
 
 
 def start(client: TestClient) -> tuple[str, dict[str, str]]:
@@ -300,3 +300,28 @@ def test_reply_asking_for_handoff_queues_and_silences_the_bot(
         assert (handoff.reason, handoff.priority) == ("urgent", 10)
         assert (handoff.topic, handoff.country) == ("arrest-detention", "AE")
         assert handoff.summary == "my son was arrested in dubai"
+
+
+def test_guidance_markdown_becomes_sanitised_html_and_reason_is_kept(
+    client: TestClient, fake_rasa: FakeRasa, session_factory: sessionmaker[Session]
+) -> None:
+    fake_rasa.responder = lambda sender, text: [
+        {
+            "recipient_id": sender,
+            "custom": {
+                "text": "Report it to the police (https://example.org).",
+                "markdown": "Report it to the [police](https://example.org) <script>x()</script>",
+                "topic": "case-status",
+                "handoff": True,
+                "handoff_reason": "identity-check-failed",
+            },
+        }
+    ]
+    session_id, headers = start(client)
+    [reply] = say(client, session_id, headers, "CON-2026-000001").json()["replies"]
+    assert '<a href="https://example.org"' in reply["html"]
+    assert "<script>" not in reply["html"]
+    assert reply["text"] == "Report it to the police (https://example.org)."
+    with session_factory() as session:
+        [handoff] = session.scalars(select(Handoff)).all()
+        assert handoff.reason == "identity-check-failed"
