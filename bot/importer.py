@@ -18,7 +18,14 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import parser as date_parser
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -80,14 +87,14 @@ class TravelAdviceRow(_Row):
     last_updated: date
     url: str = Field(pattern=r"^https://")
 
-    @field_validator("advise_against_areas")
-    @classmethod
-    def _areas(cls, value: str, info: Any) -> str:
-        level = info.data.get("advise_against")
-        needs_areas = level in {AdviseAgainst.ALL_PARTS, AdviseAgainst.ALL_BUT_ESSENTIAL_PARTS}
-        if needs_areas and not value:
-            raise ValueError("required when the warning covers parts of the country")
-        return value
+    @model_validator(mode="after")
+    def _areas(self) -> TravelAdviceRow:
+        partial = {AdviseAgainst.ALL_PARTS, AdviseAgainst.ALL_BUT_ESSENTIAL_PARTS}
+        if self.advise_against in partial and not self.advise_against_areas:
+            raise ValueError(
+                "advise_against_areas is required when the warning covers parts of the country"
+            )
+        return self
 
 
 class CaseRow(_Row):
