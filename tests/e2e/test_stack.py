@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.support.servers import free_port
 
@@ -223,6 +224,84 @@ def test_greeting_goodbye_and_out_of_scope(stack: Stack) -> None:
     assert other["topic"] == "out-of-scope"
     [bye] = _say(stack, session, "bye")
     assert bye["topic"] is None
+
+
+def test_lost_passport_in_spain_is_answered_from_the_spanish_article(stack: Stack) -> None:
+    [reply] = _say(stack, _session(stack), "i lost my passport in barcelona what do i do")
+    assert (reply["topic"], reply["country"]) == ("lost-stolen-passport", "ES")
+    assert "Last reviewed" in str(reply["text"]) and "https://www.gov.uk/" in str(reply["text"])
+    assert reply["html"] and "<a href=" in str(reply["html"])
+
+
+def test_follow_up_keeps_the_country(stack: Stack) -> None:
+    session = _session(stack)
+    [first] = _say(stack, session, "is it safe to travel to thailand at the moment")
+    assert (first["topic"], first["country"]) == ("travel-advice", "TH")
+    [second] = _say(stack, session, "and what vaccines do i need")
+    assert (second["topic"], second["country"]) == ("travel-health", "TH")
+
+
+def test_an_edited_article_is_served_on_the_next_message(stack: Stack) -> None:
+    engine = create_engine(stack.env["CONSULAR_DATABASE_URL"])
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE guidance_revision SET body = 'Edited live: ring the emergency line.' "
+                "WHERE status = 'published' AND article_id = ("
+                "SELECT id FROM guidance_article WHERE topic = 'emergency-money' "
+                "AND country IS NULL)"
+            )
+        )
+    engine.dispose()
+    [reply] = _say(stack, _session(stack), "i have run out of money and cant get home")
+    assert reply["topic"] == "emergency-money"
+    assert "Edited live: ring the emergency line." in str(reply["text"])
+
+
+def test_urgent_message_gets_the_line_and_an_officer_then_the_bot_is_silent(
+    stack: Stack,
+) -> None:
+    session = _session(stack)
+    first, guidance = _say(stack, session, "my son has been arrested in Dubai")
+    assert (first["topic"], first["country"]) == ("arrest-detention", "AE")
+    assert first["urgent"] is True and first["handoff"] is True
+    assert "+44 20 7008 5000" in str(first["text"])
+    assert guidance["urgent"] is True and "Last reviewed" in str(guidance["text"])
+    assert _say(stack, session, "please hurry") == []
+
+
+def test_case_status_with_the_right_facts(stack: Stack) -> None:
+    session = _session(stack)
+    [ask] = _say(stack, session, "can i get an update on my case")
+    assert ask["topic"] == "case-status" and "reference" in str(ask["text"])
+    _say(stack, session, "con 2026 004512")
+    _say(stack, session, "Sample")
+    [status] = _say(stack, session, "14 March 1985")
+    assert "Emergency travel document approved" in str(status["text"])
+    assert "Next step:" in str(status["text"])
+
+
+def test_case_status_wrong_facts_fail_alike_then_lock(stack: Stack) -> None:
+    answers = []
+    for reference, surname in [
+        ("CON-2026-004512", "Wrong"),  # real reference, wrong surname
+        ("CON-2026-999999", "Sample"),  # unknown reference
+    ]:
+        session = _session(stack)
+        _say(stack, session, "what's the status of my case")
+        _say(stack, session, reference)
+        _say(stack, session, surname)
+        [answer] = _say(stack, session, "14/03/1985")
+        answers.append(answer["text"])
+    assert answers[0] == answers[1] and "couldn't confirm" in str(answers[0])
+
+    session = _session(stack)
+    for _ in range(2):
+        _say(stack, session, "case status please")
+        _say(stack, session, "CON-2026-004512")
+        _say(stack, session, "Wrong")
+        [last] = _say(stack, session, "01/01/1990")
+    assert last["handoff"] is True and "paused for 15 minutes" in str(last["text"])
 
 
 def test_rasa_stopped_gives_503_and_a_holding_reply_then_recovers(stack: Stack) -> None:
