@@ -26,6 +26,10 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 COUNTRY_LABEL = "COUNTRY"
 ENTITY_NAME = "country"
 PLACEHOLDER = "__country__"
+# Words before a mention that make it the place the citizen is in or going to
+# ("visas in Canada"), and words that make it where they come from.
+DESTINATION_CUES = frozenset({"in", "to", "into", "for", "visit", "visiting", "at", "near"})
+ORIGIN_CUES = frozenset({"from"})
 
 
 @DefaultV1Recipe.register(
@@ -66,7 +70,8 @@ class CountryEntityExtractor(GraphComponent):
             if spans:
                 entities = list(message.get(ENTITIES, []))
                 known = {(e.get("start"), e.get("end"), e.get("entity")) for e in entities}
-                for start, end, iso2, text in spans:
+                # One country per message, so the slot never depends on entity order.
+                for start, end, iso2, text in [_destination(message, spans)]:
                     if (start, end, ENTITY_NAME) in known:
                         continue
                     entities.append(
@@ -100,6 +105,21 @@ class CountryEntityExtractor(GraphComponent):
             elif not masked or masked[-1].start != span[0] or masked[-1].text != PLACEHOLDER:
                 masked.append(Token(PLACEHOLDER, span[0], end=span[1], lemma=PLACEHOLDER))
         message.set(TOKENS_NAMES[TEXT], masked)
+
+
+def _destination(
+    message: Message, spans: List[tuple[int, int, str, str]]
+) -> tuple[int, int, str, str]:
+    """The mention the message is about: after "in/to/for…", not after "from"; else the last."""
+    text = message.get(TEXT) or ""
+
+    def score(span: tuple[int, int, str, str]) -> tuple[int, int]:
+        before = text[: span[0]].split()
+        cue = before[-1].lower() if before else ""
+        rank = 2 if cue in DESTINATION_CUES else 0 if cue in ORIGIN_CUES else 1
+        return rank, span[0]
+
+    return max(spans, key=score)
 
 
 def _country_spans(message: Message) -> List[tuple[int, int, str, str]]:
