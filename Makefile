@@ -41,11 +41,12 @@ GAZETTEER := build/gazetteer.jsonl
 FRONTEND := bot/static/vendor/govuk/govuk-frontend.min.css
 DB_STAMP := $(CONSULAR_VAR_DIR)/.db-ready
 
-.PHONY: help setup run ctl test test-app test-actions test-rasa test-e2e lint bench clean
+.PHONY: help setup run ctl bench test test-app test-actions test-rasa test-e2e lint bench clean
 
 help:
 	@echo "make run    set up what is missing, then run app, Rasa and action server"
 	@echo "make test   set up what is missing, then run every test"
+	@echo "make bench  accuracy, latency and memory benchmark (several minutes)"
 	@echo "make lint   ruff and mypy"
 	@echo "make clean  remove environments, builds, models and local data"
 
@@ -108,7 +109,7 @@ test: setup test-app test-actions test-rasa test-e2e
 test-app: .venv/.ready $(FRONTEND)
 	$(APP_PY) -m pytest tests/app
 
-test-actions: .venv-rasa/.ready $(SPACY_PIPELINE)
+test-actions: .venv-rasa/.ready $(SPACY_PIPELINE) $(MODEL)
 	$(RASA_PY) -m pytest -p no:cacheprovider tests/actions tests/rasa
 
 test-rasa: $(MODEL)
@@ -118,8 +119,13 @@ test-rasa: $(MODEL)
 test-e2e: setup
 	$(APP_PY) -m pytest tests/e2e
 
+# The benchmark: accuracy, held-out split, baseline, latency and memory against
+# a stock 'rasa init' model (trained once into build/bench). Not part of make test.
+bench: setup
+	$(APP_PY) -m bench.run
+
 lint: .venv/.ready
-	.venv/bin/ruff check bot tests migrations scripts actions components
+	.venv/bin/ruff check bot tests migrations scripts actions components bench
 	.venv/bin/ruff format --check bot tests migrations scripts
 	.venv/bin/mypy
 

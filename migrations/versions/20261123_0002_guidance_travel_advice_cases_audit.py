@@ -162,7 +162,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_case_event_case_id"), ["case_id"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("case_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_event_case_id"))

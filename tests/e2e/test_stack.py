@@ -7,171 +7,27 @@ citizen would.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.support.servers import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "models" / "consular.tar.gz"
-STARTUP_SECONDS = 180
+from tests.support.stack import Stack, StackError, start_stack
 
 pytestmark = pytest.mark.e2e
 
 
-@dataclass
-class Stack:
-    """The three running processes and where they listen."""
-
-    app_url: str
-    env: dict[str, str]
-    processes: dict[str, subprocess.Popen[bytes]]
-    logs: Path
-
-    def start_rasa(self) -> None:
-        port = self.env["RASA_PORT"]
-        self.processes["rasa"] = _spawn(
-            "rasa",
-            [
-                str(ROOT / ".venv-rasa/bin/rasa"),
-                "run",
-                "--enable-api",
-                "--auth-token",
-                self.env["CONSULAR_RASA_TOKEN"],
-                "--interface",
-                "127.0.0.1",
-                "--port",
-                port,
-                "--model",
-                str(MODEL),
-                "--endpoints",
-                "endpoints.yml",
-                "--credentials",
-                "credentials.yml",
-            ],
-            self.env,
-            self.logs,
-        )
-
-    def stop(self, name: str) -> None:
-        process = self.processes.pop(name)
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-    def wait_healthy(self, timeout: float = STARTUP_SECONDS) -> dict[str, object]:
-        deadline = time.monotonic() + timeout
-        body: dict[str, object] = {}
-        while time.monotonic() < deadline:
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    pytest.fail(f"{name} exited early; see {self.logs / name}.log")
-            try:
-                response = httpx.get(f"{self.app_url}/healthz", timeout=5)
-                body = response.json()
-                if response.status_code == 200:
-                    return body
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        pytest.fail(f"stack not healthy after {timeout} s: {body}; logs in {self.logs}")
-
-
-def _spawn(
-    name: str, command: list[str], env: dict[str, str], logs: Path
-) -> subprocess.Popen[bytes]:
-    log = (logs / f"{name}.log").open("ab")
-    return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if not MODEL.exists():
-        pytest.fail(f"{MODEL} is missing: run 'make test' (it trains the model first)")
-    work = tmp_path_factory.mktemp("stack")
-    app_port, rasa_port, actions_port = free_port(), free_port(), free_port()
-    database_url = f"sqlite:///{work / 'consular.db'}"
-    env = {
-        **os.environ,
-        "APP_PORT": str(app_port),
-        "RASA_PORT": str(rasa_port),
-        "ACTIONS_PORT": str(actions_port),
-        "CONSULAR_DATABASE_URL": database_url,
-        "CONSULAR_RASA_URL": f"http://127.0.0.1:{rasa_port}",
-        "CONSULAR_RASA_TOKEN": "e2e-rasa-token",
-        "CONSULAR_ACTION_SERVER_URL": f"http://127.0.0.1:{actions_port}",
-        "CONSULAR_INTERNAL_API_TOKEN": "e2e-internal-token",
-        "CONSULAR_API_URL": f"http://127.0.0.1:{app_port}",
-        "CONSULAR_WEBCHAT_SECRET": "e2e-webchat-secret",
-        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook",
-        "RASA_TRACKER_DB": str(work / "tracker.db"),
-        "RASA_TELEMETRY_ENABLED": "false",
-        "SANIC_HOST": "127.0.0.1",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    subprocess.run(
-        [str(ROOT / ".venv/bin/bot"), "setup"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    logs = work
-    processes = {
-        "app": _spawn(
-            "app",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "bot.main:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(app_port),
-            ],
-            env,
-            logs,
-        ),
-        "actions": _spawn(
-            "actions",
-            [
-                str(ROOT / ".venv-rasa/bin/rasa"),
-                "run",
-                "actions",
-                "--actions",
-                "actions",
-                "--port",
-                str(actions_port),
-            ],
-            env,
-            logs,
-        ),
-    }
-    running = Stack(f"http://127.0.0.1:{app_port}", env, processes, logs)
-    running.start_rasa()
     try:
-        running.wait_healthy()
+        running = start_stack(tmp_path_factory.mktemp("stack"))
+    except StackError as exc:
+        pytest.fail(str(exc))
+    try:
         yield running
     finally:
-        for name in list(running.processes):
-            running.stop(name)
+        running.stop_all()
 
 
 def _session(stack: Stack) -> tuple[str, dict[str, str]]:

@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.models import Conversation, Owner
 from bot.db.session import session_scope
 from bot.main import create_app
 from bot.seed import seed_sample_posts
@@ -66,3 +67,30 @@ def test_posts_for_a_british_territory_is_an_empty_list(client: TestClient, seed
 def test_posts_reject_a_bad_country_code(client: TestClient, country: str) -> None:
     response = client.get("/api/internal/posts", params={"country": country}, headers=AUTH)
     assert response.status_code == 422
+
+
+def test_an_action_can_queue_a_conversation_once(
+    client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    session_id = client.post("/api/webchat/sessions").json()["session_id"]
+    body = {"conversation_id": session_id, "reason": "needs-officer", "summary": "help"}
+    first = client.post("/api/internal/handoffs", json=body, headers=AUTH)
+    urgent = client.post("/api/internal/handoffs", json={**body, "urgent": True}, headers=AUTH)
+    assert first.status_code == urgent.status_code == 201
+    assert first.json()["handoff_id"] == urgent.json()["handoff_id"]
+    assert urgent.json()["priority"] == 10  # escalated, not queued twice
+    with session_factory() as session:
+        conversation = session.get(Conversation, session_id)
+        assert conversation is not None and conversation.owner == Owner.QUEUE
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"conversation_id": "nope", "reason": "needs-officer"}, 404),
+        ({"conversation_id": "x", "reason": "Bad Reason!"}, 422),
+        ({"reason": "needs-officer"}, 422),
+    ],
+)
+def test_bad_handoff_requests_are_refused(client: TestClient, body: dict, status: int) -> None:
+    assert client.post("/api/internal/handoffs", json=body, headers=AUTH).status_code == status

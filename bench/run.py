@@ -1,0 +1,571 @@
+"""The benchmark (make bench): accuracy, held-out split, baseline, latency and memory.
+
+1. shared/eval/clinc_travel_oos.jsonl through the public web chat API of a
+   running stack: travel topic accuracy, country accuracy, out-of-scope
+   rejection (no consular guidance in the answer).
+2. A held-out fifth of the project's own NLU examples, never trained on in
+   this run: per-topic precision and recall, urgent recall.
+3. The same split through a TF-IDF + logistic regression baseline.
+4. Reply latency through the web chat API with 1 and 10 concurrent
+   conversations, throughput and resident memory, beside a stock
+   ``rasa init`` model served by ``rasa run`` on this machine, now.
+
+Prints a report and writes results/bench.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from bot.catalogue import SLUGS, URGENT_SLUGS
+from tests.support.servers import free_port
+from tests.support.stack import ROOT, Stack, spawn, start_stack
+
+EVAL = ROOT.parent / "shared" / "eval" / "clinc_travel_oos.jsonl"
+RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA_PY = ROOT / ".venv-rasa" / "bin" / "python"
+STOCK_DIR = ROOT / "build" / "bench" / "stock"
+RESULTS = ROOT / "results" / "bench.json"
+SEED = 20261123
+HELD_OUT_SHARE = 0.2
+GENERATED = "out-of-scope-clinc.yml"  # not "our own examples": always trained on
+SMALL_TALK = {"greet", "goodbye", "thanks", "bot_challenge", "affirm", "deny", "inform_country"}
+NO_GUIDANCE_TOPICS = {None, "out-of-scope"}
+TARGETS = {
+    "travel_topic_accuracy": 0.95,
+    "country_accuracy": 0.97,
+    "oos_rejection": 0.90,
+    "urgent_recall": 1.0,
+    "p95_ms_10": 150.0,
+    "throughput_ratio": 3.0,
+}
+# A realistic mix for the load test, written for this project (not benchmark queries).
+LOAD_MESSAGES = [
+    "hello",
+    "how do I contact the British embassy in Spain",
+    "is it safe to travel to thailand right now",
+    "and what vaccines do i need",
+    "my passport was stolen in lisbon",
+    "can you order me a pizza",
+    "do i need a visa for the usa",
+    "thanks, bye",
+]
+STOCK_MESSAGES = ["hello", "I am sad", "yes", "great, thanks", "are you a bot?", "bye"]
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def slug_of(intent: str | None) -> str | None:
+    """The catalogue slug an intent stands for (None for small talk)."""
+    if intent in (None, "nlu_fallback", "out_of_scope"):
+        return "out-of-scope"
+    slug = intent.replace("_", "-")
+    return slug if slug in SLUGS else None
+
+
+# -- 2 and 3: held-out split ----------------------------------------------------
+
+
+def load_examples() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Own examples (splittable) and generated negatives (always trained on)."""
+    own, generated = [], []
+    for path in sorted((ROOT / "data" / "nlu").glob("*.yml")):
+        for block in yaml.safe_load(path.read_text())["nlu"]:
+            if "intent" not in block:
+                continue
+            for line in block["examples"].splitlines():
+                if line.startswith("- "):
+                    text = line[2:].strip().strip('"')
+                    row = {"text": text, "intent": block["intent"]}
+                    (generated if path.name == GENERATED else own).append(row)
+    return own, generated
+
+
+def split(own: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """A seeded, per-intent split: a fifth of each intent is held out."""
+    rng = random.Random(SEED)
+    by_intent: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in own:
+        by_intent[row["intent"]].append(row)
+    train, test = [], []
+    for intent in sorted(by_intent):
+        rows = sorted(by_intent[intent], key=lambda r: r["text"])
+        rng.shuffle(rows)
+        cut = max(1, round(len(rows) * HELD_OUT_SHARE))
+        test += rows[:cut]
+        train += rows[cut:]
+    return train, test
+
+
+def write_nlu(rows: list[dict[str, str]], path: Path) -> None:
+    by_intent: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        by_intent[row["intent"]].append(row["text"])
+    document = {
+        "version": "3.1",
+        "nlu": [
+            {"intent": intent, "examples": "".join(f"- {json.dumps(t)}\n" for t in texts)}
+            for intent, texts in sorted(by_intent.items())
+        ],
+    }
+    path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+
+
+def write_jsonl(rows: list[dict[str, Any]], path: Path) -> None:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def classification_report(gold: list[str | None], predicted: list[str | None]) -> dict[str, Any]:
+    """Per-topic precision/recall over catalogue slugs, accuracy, urgent recall."""
+    per_topic = {}
+    for topic in sorted(SLUGS):
+        tp = sum(g == p == topic for g, p in zip(gold, predicted, strict=True))
+        fp = sum(p == topic and g != topic for g, p in zip(gold, predicted, strict=True))
+        fn = sum(g == topic and p != topic for g, p in zip(gold, predicted, strict=True))
+        if tp + fp + fn:
+            per_topic[topic] = {
+                "precision": tp / (tp + fp) if tp + fp else 0.0,
+                "recall": tp / (tp + fn) if tp + fn else 0.0,
+                "support": tp + fn,
+            }
+    in_scope = [(g, p) for g, p in zip(gold, predicted, strict=True) if g and g != "out-of-scope"]
+    urgent = [(g, p) for g, p in zip(gold, predicted, strict=True) if g in URGENT_SLUGS]
+    return {
+        "per_topic": per_topic,
+        "accuracy": sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold),
+        "in_scope_accuracy": sum(g == p for g, p in in_scope) / len(in_scope),
+        # Urgent handling (24-hour line, queue) happens for any urgent topic.
+        "urgent_recall": sum(p in URGENT_SLUGS for _, p in urgent) / len(urgent),
+        "urgent_exact_recall": sum(g == p for g, p in urgent) / len(urgent),
+        "urgent_support": len(urgent),
+    }
+
+
+def held_out(work: Path) -> dict[str, Any]:
+    own, generated = load_examples()
+    train, test = split(own)
+    log(
+        f"held-out split: {len(train)} own examples trained (+{len(generated)} generated), "
+        f"{len(test)} held out"
+    )
+    nlu_dir = work / "nlu"
+    nlu_dir.mkdir()
+    write_nlu(train + generated, nlu_dir / "train.yml")
+    started = time.monotonic()
+    subprocess.run(
+        [
+            str(RASA),
+            "train",
+            "nlu",
+            "--nlu",
+            str(nlu_dir),
+            "--config",
+            "config.yml",
+            "--out",
+            str(work),
+            "--fixed-model-name",
+            "heldout",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    train_seconds = time.monotonic() - started
+    write_jsonl([{"text": r["text"]} for r in test], work / "test_in.jsonl")
+    subprocess.run(
+        [
+            str(RASA_PY),
+            "bench/nlu_predict.py",
+            str(work / "heldout.tar.gz"),
+            str(work / "test_in.jsonl"),
+            str(work / "ours.jsonl"),
+        ],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    write_jsonl(train + generated, work / "train.jsonl")
+    write_jsonl(test, work / "test.jsonl")
+    subprocess.run(
+        [
+            str(RASA_PY),
+            "bench/baseline.py",
+            str(work / "train.jsonl"),
+            str(work / "test.jsonl"),
+            str(work / "baseline.jsonl"),
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    gold = [slug_of(r["intent"]) if r["intent"] not in SMALL_TALK else r["intent"] for r in test]
+
+    def predicted(path: Path) -> list[str | None]:
+        return [
+            slug_of(r["intent"]) if r["intent"] not in SMALL_TALK else r["intent"]
+            for r in read_jsonl(path)
+        ]
+
+    return {
+        "train_examples": len(train) + len(generated),
+        "held_out_examples": len(test),
+        "train_seconds": round(train_seconds, 1),
+        "ours": classification_report(gold, predicted(work / "ours.jsonl")),
+        "baseline": classification_report(gold, predicted(work / "baseline.jsonl")),
+    }
+
+
+# -- 1: the public benchmark through the web chat API ----------------------------
+
+
+async def ask(client: httpx.AsyncClient, base: str, text: str) -> list[dict[str, Any]]:
+    session = (await client.post(f"{base}/api/webchat/sessions")).json()
+    response = await client.post(
+        f"{base}/api/webchat/sessions/{session['session_id']}/messages",
+        json={"text": text},
+        headers={"Authorization": f"Bearer {session['token']}"},
+    )
+    response.raise_for_status()
+    replies: list[dict[str, Any]] = response.json()["replies"]
+    return replies
+
+
+async def public_benchmark(stack: Stack) -> dict[str, Any]:
+    rows = read_jsonl(EVAL)
+    results: list[list[dict[str, Any]]] = [[] for _ in rows]
+    limit = asyncio.Semaphore(4)
+    async with httpx.AsyncClient(timeout=60) as client:
+
+        async def one(index: int, text: str) -> None:
+            async with limit:
+                results[index] = await ask(client, stack.app_url, text)
+
+        await asyncio.gather(*(one(i, row["text"]) for i, row in enumerate(rows)))
+    travel = topic_ok = 0
+    country_total = country_ok = 0
+    oos_total = rejected = 0
+    misses: list[dict[str, Any]] = []
+    leaked_topics: Counter[str] = Counter()
+    for row, replies in zip(rows, results, strict=True):
+        topics = [r["topic"] for r in replies if r["topic"]]
+        countries = [r["country"] for r in replies if r["country"]]
+        if row["topic"] == "out-of-scope":
+            oos_total += 1
+            if all(r["topic"] in NO_GUIDANCE_TOPICS for r in replies):
+                rejected += 1
+            else:
+                leaked_topics.update(t for t in topics if t not in NO_GUIDANCE_TOPICS)
+            continue
+        travel += 1
+        good_topic = bool(topics) and topics[0] == row["topic"]
+        topic_ok += good_topic
+        expected = row["country"] if isinstance(row["country"], list) else [row["country"]]
+        if row["country"]:
+            country_total += 1
+            good_country = bool(countries) and countries[0] in expected
+            country_ok += good_country
+        else:
+            good_country = True
+        if not (good_topic and good_country):
+            misses.append(
+                {
+                    "text": row["text"],
+                    "expected": [row["topic"], row["country"]],
+                    "got": [topics[:1], countries[:1]],
+                }
+            )
+    return {
+        "travel_queries": travel,
+        "travel_topic_accuracy": topic_ok / travel,
+        "country_queries": country_total,
+        "country_accuracy": country_ok / country_total,
+        "oos_queries": oos_total,
+        "oos_rejection": rejected / oos_total,
+        "oos_answered_as": dict(leaked_topics.most_common(8)),
+        "travel_misses": misses,
+    }
+
+
+# -- 4: latency, throughput and memory ---------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    latencies_ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, float]:
+        ordered = sorted(self.latencies_ms)
+        return {
+            "messages": len(ordered),
+            "p50_ms": round(statistics.median(ordered), 1),
+            "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 1),
+            "messages_per_second": round(len(ordered) / self.seconds, 1),
+        }
+
+
+async def load(
+    send: Any, conversations: int, per_conversation: int, messages: list[str]
+) -> LoadResult:
+    result = LoadResult()
+
+    async def conversation(number: int) -> None:
+        context = await send(None, None)
+        for turn in range(per_conversation):
+            text = messages[(number + turn) % len(messages)]
+            started = time.perf_counter()
+            context = await send(context, text)
+            result.latencies_ms.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(conversation(n) for n in range(conversations)))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def ours_sender(client: httpx.AsyncClient, base: str) -> Any:
+    async def send(context: Any, text: str | None) -> Any:
+        if context is None:
+            session = (await client.post(f"{base}/api/webchat/sessions")).json()
+            return session
+        response = await client.post(
+            f"{base}/api/webchat/sessions/{context['session_id']}/messages",
+            json={"text": text},
+            headers={"Authorization": f"Bearer {context['token']}"},
+        )
+        response.raise_for_status()
+        return context
+
+    return send
+
+
+def stock_sender(client: httpx.AsyncClient, base: str) -> Any:
+    async def send(context: Any, text: str | None) -> Any:
+        if context is None:
+            return f"bench-{random.random()}"
+        response = await client.post(
+            f"{base}/webhooks/rest/webhook", json={"sender": context, "message": text}
+        )
+        response.raise_for_status()
+        return context
+
+    return send
+
+
+async def latency(send_factory: Any, base: str, messages: list[str]) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=60) as client:
+        send = send_factory(client, base)
+        await load(send, 2, len(messages), messages)  # warm up every path
+        single = await load(send, 1, 100, messages)
+        ten = await load(send, 10, 30, messages)
+    return {"1_conversation": single.summary(), "10_conversations": ten.summary()}
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += next(
+                int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+            )
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                pending += [int(child) for child in children]
+        except (OSError, StopIteration):
+            continue
+    return round(total / 1024, 1)
+
+
+def stock_model() -> Path:
+    """A stock `rasa init` project, trained once and reused."""
+    models = sorted((STOCK_DIR / "models").glob("*.tar.gz")) if STOCK_DIR.exists() else []
+    if models:
+        return models[-1]
+    log("training the stock 'rasa init' model (default pipeline and policies; a few minutes)")
+    shutil.rmtree(STOCK_DIR, ignore_errors=True)
+    STOCK_DIR.mkdir(parents=True)
+    subprocess.run(
+        [str(RASA), "init", "--no-prompt", "--init-dir", str(STOCK_DIR)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    return sorted((STOCK_DIR / "models").glob("*.tar.gz"))[-1]
+
+
+def run_stock(work: Path) -> dict[str, Any]:
+    model = stock_model()
+    port = free_port()
+    process = spawn(
+        "stock-rasa",
+        [
+            str(RASA),
+            "run",
+            "--enable-api",
+            "--interface",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--model",
+            str(model),
+        ],
+        os.environ | {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"},
+        work,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/status", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        else:
+            raise RuntimeError(f"stock Rasa did not start; see {work}/stock-rasa.log")
+        result = asyncio.run(latency(stock_sender, f"http://127.0.0.1:{port}", STOCK_MESSAGES))
+        result["rss_mb"] = {"rasa": rss_mb(process.pid)}
+        return result
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+# -- report -----------------------------------------------------------------------
+
+
+def check(name: str, value: float, target: float, higher_is_better: bool = True) -> str:
+    ok = value >= target if higher_is_better else value <= target
+    sign = ">=" if higher_is_better else "<="
+    return f"{'PASS' if ok else 'FAIL'}  {name}: {value:.3f} (target {sign} {target})"
+
+
+def main() -> int:
+    results: dict[str, Any] = {"machine": {"cores": os.cpu_count()}}
+    with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+        work = Path(folder)
+        log("2-3. held-out split: training a model without the held-out fifth")
+        results["held_out"] = held_out(
+            work / "heldout" if (work / "heldout").mkdir() is None else work
+        )
+        log("1. starting the stack for the public benchmark and the load test")
+        stack = start_stack(work / "stack" if (work / "stack").mkdir() is None else work)
+        try:
+            log(f"1. public benchmark: {EVAL.name} through the web chat API")
+            results["public"] = asyncio.run(public_benchmark(stack))
+            log("4. latency through the web chat API")
+            results["latency"] = asyncio.run(latency(ours_sender, stack.app_url, LOAD_MESSAGES))
+            results["latency"]["rss_mb"] = {
+                name: rss_mb(process.pid) for name, process in stack.processes.items()
+            }
+        finally:
+            stack.stop_all()
+        log("4. the stock rasa init model, same machine, same load")
+        results["stock"] = run_stock(work)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    print_report(results)
+    return 0
+
+
+def print_report(results: dict[str, Any]) -> None:
+    public, held, ours, stock = (
+        results["public"],
+        results["held_out"],
+        results["latency"],
+        results["stock"],
+    )
+    print("\n=== 1. Public benchmark (shared/eval/clinc_travel_oos.jsonl, via web chat API) ===")
+    print(f"travel topic accuracy  {public['travel_topic_accuracy']:.3f}", end="  ")
+    print(f"({public['travel_queries']} queries)")
+    print(f"country accuracy       {public['country_accuracy']:.3f}", end="  ")
+    print(f"({public['country_queries']} naming a country)")
+    print(
+        f"out-of-scope rejection {public['oos_rejection']:.3f}  ({public['oos_queries']} queries)"
+    )
+    print(f"  out-of-scope answered as: {public['oos_answered_as']}")
+    for miss in public["travel_misses"]:
+        print(f"  miss: {miss['text']!r} expected {miss['expected']} got {miss['got']}")
+    print("\n=== 2-3. Held-out fifth of own examples: ours vs TF-IDF + logistic regression ===")
+    print(f"{held['held_out_examples']} held out; ours trained in {held['train_seconds']} s")
+    print(f"{'topic':28} {'ours P':>7} {'ours R':>7} {'base P':>7} {'base R':>7} {'n':>4}")
+    for topic, row in held["ours"]["per_topic"].items():
+        base = held["baseline"]["per_topic"].get(topic, {"precision": 0, "recall": 0})
+        print(
+            f"{topic:28} {row['precision']:7.3f} {row['recall']:7.3f} "
+            f"{base['precision']:7.3f} {base['recall']:7.3f} {row['support']:4}"
+        )
+    for key in ("accuracy", "in_scope_accuracy", "urgent_recall", "urgent_exact_recall"):
+        print(f"{key:28} ours {held['ours'][key]:.3f}   baseline {held['baseline'][key]:.3f}")
+    print("\n=== 4. Latency through the web chat API vs stock rasa init (rasa run REST) ===")
+    for label, key in (
+        ("1 conversation", "1_conversation"),
+        ("10 conversations", "10_conversations"),
+    ):
+        o, s = ours[key], stock[key]
+        print(
+            f"{label:17} ours p50 {o['p50_ms']:6.1f} ms p95 {o['p95_ms']:6.1f} ms "
+            f"{o['messages_per_second']:6.1f} msg/s | stock p50 {s['p50_ms']:6.1f} ms "
+            f"p95 {s['p95_ms']:6.1f} ms {s['messages_per_second']:6.1f} msg/s"
+        )
+    print(f"resident memory MB: ours {ours['rss_mb']} | stock {stock['rss_mb']}")
+    ratio = (
+        ours["10_conversations"]["messages_per_second"]
+        / stock["10_conversations"]["messages_per_second"]
+    )
+    print("\n=== Targets ===")
+    for line in (
+        check(
+            "travel topic accuracy",
+            public["travel_topic_accuracy"],
+            TARGETS["travel_topic_accuracy"],
+        ),
+        check("country accuracy", public["country_accuracy"], TARGETS["country_accuracy"]),
+        check("out-of-scope rejection", public["oos_rejection"], TARGETS["oos_rejection"]),
+        check("urgent recall (held out)", held["ours"]["urgent_recall"], TARGETS["urgent_recall"]),
+        check(
+            "in-scope accuracy minus baseline",
+            held["ours"]["in_scope_accuracy"] - held["baseline"]["in_scope_accuracy"],
+            0.0001,
+        ),
+        check(
+            "p95 ms at 10 conversations",
+            ours["10_conversations"]["p95_ms"],
+            TARGETS["p95_ms_10"],
+            higher_is_better=False,
+        ),
+        check("throughput vs stock", ratio, TARGETS["throughput_ratio"]),
+    ):
+        print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
