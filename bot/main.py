@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +16,11 @@ from bot.conversations.events import EventHub
 from bot.conversations.rasa_client import RasaClient
 from bot.conversations.service import ConversationService
 from bot.core.config import Settings, get_settings
+from bot.core.ratelimit import BodySizeLimit, RateLimiter
 from bot.db.session import make_engine, make_session_factory
+from bot.outbox.sending import ChannelSender
+from bot.outbox.store import Backoff
+from bot.outbox.worker import OutboxWorker
 from bot.web import pages
 
 
@@ -41,6 +46,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 timeout=settings.rasa_timeout_seconds,
             )
             hub = EventHub()
+            senders: dict[str, ChannelSender] = {}
+            background: list[asyncio.Task[None]] = []
+            # -- channel senders (each channel adds its own) --
+            # -- end of channel senders --
+            worker = OutboxWorker(
+                session_factory=session_factory,
+                senders=senders,
+                backoff=Backoff(
+                    base_seconds=settings.outbox_backoff_seconds,
+                    max_seconds=settings.outbox_backoff_max_seconds,
+                    max_attempts=settings.outbox_max_attempts,
+                ),
+                hub=hub,
+                poll_seconds=settings.outbox_poll_seconds,
+            )
             app.state.settings = settings
             app.state.engine = engine
             app.state.session_factory = session_factory
@@ -52,8 +72,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 rasa=rasa,
                 hub=hub,
                 emergency_phone=settings.emergency_phone,
+                on_queued=worker.wake,
+                stale_turn_seconds=2 * settings.rasa_timeout_seconds + 5,
             )
-            yield
+            app.state.outbox = worker
+            app.state.senders = senders
+            app.state.rate_limiter = RateLimiter(
+                storage_uri=settings.rate_limit_storage,
+                per_sender=settings.rate_limit_per_sender,
+                per_endpoint=settings.rate_limit_per_endpoint,
+            )
+            background.append(asyncio.create_task(worker.run(), name="outbox"))
+            background.append(
+                asyncio.create_task(
+                    app.state.conversations.run_recovery(settings.recovery_poll_seconds),
+                    name="recovery",
+                )
+            )
+            # -- channel background tasks (each channel adds its own) --
+            # -- end of channel background tasks --
+            try:
+                yield
+            finally:
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
+                await app.state.conversations.drain()
         engine.dispose()
 
     app = FastAPI(
@@ -61,7 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Web chat, channels and internal API of the consular assistant.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(webchat.router)
+    # -- channel routers --
+    # -- end of channel routers --
     app.include_router(internal.router)
     app.include_router(health.router)
     app.include_router(pages.router)

@@ -109,6 +109,8 @@ SessionId = Annotated[str, Depends(authorised_session)]
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)
 async def create_session(request: Request) -> SessionOut:
     """Starts a conversation on the web chat channel."""
+    client = request.client.host if request.client else None
+    request.app.state.rate_limiter.enforce(endpoint="webchat-sessions", sender=client)
     session_id = await _service(request).start_conversation(channel=CHANNEL)
     return SessionOut(session_id=session_id, token=issue_token(_settings(request), session_id))
 
@@ -119,6 +121,7 @@ async def post_message(
 ) -> dict[str, list[dict[str, Any]]]:
     """Stores the message and returns the bot's replies to it."""
     settings = _settings(request)
+    request.app.state.rate_limiter.enforce(endpoint="webchat-messages", sender=session_id)
     if len(body.text) > settings.webchat_max_text_length:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_ENTITY,

@@ -1,16 +1,29 @@
 """The message path, channel-free: store first, decide the owner, ask Rasa, store replies.
 
-Channel adapters call :meth:`ConversationService.receive` with what they parsed
-and deliver what it returns. Database work runs in worker threads so a slow
-disk never stalls the event loop.
+Channel adapters call :meth:`ConversationService.accept` with what they
+parsed (which stores the message, so they can acknowledge) and then
+:meth:`ConversationService.process` (directly for web chat, in the
+background for webhooks). Replies to push channels (Telegram, WhatsApp, SMS)
+are queued in the outbox in the same transaction that stores them.
+
+Each inbound message is ``received`` until its turn is done (``handled``), or
+``held`` while the assistant is down. :meth:`recover_once` finishes turns a
+crash interrupted and answers held messages once the assistant is back, so
+nothing a citizen sent is lost. Turns of one conversation run one at a time.
+Database work runs in worker threads so a slow disk never stalls the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -18,8 +31,19 @@ from bot.conversations import store
 from bot.conversations.events import EventHub
 from bot.conversations.rasa_client import AssistantUnavailable, RasaClient
 from bot.conversations.replies import BotReply, reply_json, transcript_json
-from bot.db.models import Conversation, Message, Owner, Sender
+from bot.db.models import (
+    Attachment,
+    Conversation,
+    DeliveryState,
+    Direction,
+    Handoff,
+    Message,
+    Owner,
+    Sender,
+    utcnow,
+)
 from bot.db.session import session_scope
+from bot.outbox import store as outbox
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +54,40 @@ REASON_ASSISTANT_UNAVAILABLE = "assistant-unavailable"
 REASON_URGENT = "urgent"
 REASON_BOT_HANDOFF = "bot-handoff"
 OUTCOME_ASSISTANT_RECOVERED = "assistant-recovered"
+# Web chat replies travel in the HTTP response and over the websocket; every
+# other channel is pushed through the outbox.
+PULL_CHANNELS = frozenset({"webchat"})
+ATTACHMENT_NAMES = {
+    "photo": "photo",
+    "image": "photo",
+    "document": "file",
+    "file": "file",
+    "video": "video",
+    "audio": "audio message",
+    "voice": "voice message",
+    "sticker": "sticker",
+}
+
+
+@dataclass(frozen=True)
+class AttachmentIn:
+    """Something a citizen sent besides text, as the channel describes it."""
+
+    kind: str
+    provider_ref: str
+    content_type: str | None = None
+    filename: str | None = None
+    size_bytes: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A stored inbound message."""
+
+    conversation_id: str
+    message_id: int
+    is_new: bool
 
 
 @dataclass(frozen=True)
@@ -42,8 +100,19 @@ class TurnResult:
     duplicate: bool
 
 
+@dataclass(frozen=True)
+class _Step:
+    """What to do with one inbound message, decided under the conversation's lock."""
+
+    action: str  # "done", "silent", "acknowledge" or "bot"
+    release: bool = False
+    rasa_text: str = ""
+    citizen_text: str = ""
+    attachments: tuple[str, ...] = ()
+
+
 class ConversationService:
-    """Runs one citizen turn end to end."""
+    """Runs citizen turns end to end, for every channel."""
 
     def __init__(
         self,
@@ -52,11 +121,19 @@ class ConversationService:
         rasa: RasaClient,
         hub: EventHub,
         emergency_phone: str,
+        on_queued: Callable[[], None] = lambda: None,
+        stale_turn_seconds: float = 30.0,
     ):
         self._sessions = session_factory
         self._rasa = rasa
         self._hub = hub
         self._emergency_phone = emergency_phone
+        self._on_queued = on_queued
+        self._stale_turn = timedelta(seconds=stale_turn_seconds)
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- entry points ------------------------------------------------------------
 
     async def start_conversation(self, *, channel: str) -> str:
         """Creates a conversation with no outside id (web chat) and returns its id."""
@@ -67,6 +144,68 @@ class ConversationService:
 
         return await run_in_threadpool(create)
 
+    async def accept(
+        self,
+        *,
+        text: str,
+        conversation_id: str | None = None,
+        channel: str | None = None,
+        external_id: str | None = None,
+        provider_id: str | None = None,
+        rasa_text: str | None = None,
+        attachments: Sequence[AttachmentIn] = (),
+    ) -> Accepted:
+        """Stores an inbound message (once per provider id) before anything acts on it.
+
+        Web chat names its conversation; other channels name themselves and
+        the citizen's id there (chat id, phone number), and the conversation
+        is found or made. ``rasa_text`` is what the assistant should read
+        when it differs from what the citizen sees (a shared location).
+        """
+
+        def write() -> tuple[Accepted, dict[str, Any] | None]:
+            with session_scope(self._sessions) as session:
+                if conversation_id is not None:
+                    conversation = session.get(Conversation, conversation_id)
+                    if conversation is None:
+                        raise LookupError(f"no conversation {conversation_id}")
+                else:
+                    if channel is None or not external_id:
+                        raise ValueError("a channel and the citizen's id there are needed")
+                    conversation = store.get_or_create_conversation(
+                        session=session, channel=channel, external_id=external_id
+                    )
+                inbound, is_new = store.store_inbound(
+                    session=session,
+                    conversation_id=conversation.id,
+                    text=text,
+                    provider_id=provider_id,
+                )
+                if is_new:
+                    conversation.last_inbound_at = utcnow()
+                    if rasa_text is not None:
+                        inbound.payload = {"rasa_text": rasa_text}
+                    for attachment in attachments:
+                        session.add(
+                            Attachment(
+                                message_id=inbound.id,
+                                kind=attachment.kind,
+                                provider_ref=attachment.provider_ref,
+                                content_type=attachment.content_type,
+                                filename=attachment.filename,
+                                size_bytes=attachment.size_bytes,
+                                details=attachment.details,
+                            )
+                        )
+                    session.flush()
+                accepted = Accepted(conversation.id, inbound.id, is_new)
+                return accepted, (transcript_json(inbound) if is_new else None)
+
+        accepted, item = await run_in_threadpool(write)
+        if item is not None:
+            self._hub.publish(accepted.conversation_id, _event(item))
+        return accepted
+
     async def receive(
         self,
         *,
@@ -74,37 +213,45 @@ class ConversationService:
         text: str,
         provider_id: str | None = None,
     ) -> TurnResult:
-        """Stores a citizen message, gets the bot's replies when the bot owns the thread."""
-        inbound, is_new, owner, release = await run_in_threadpool(
-            self._store_inbound, conversation_id, text, provider_id
+        """Stores a web chat message and returns the replies it got (web chat's path)."""
+        accepted = await self.accept(
+            conversation_id=conversation_id, text=text, provider_id=provider_id
         )
-        if not is_new:
-            replies = await run_in_threadpool(self._stored_replies, inbound.id)
-            return TurnResult(conversation_id, inbound.id, replies, duplicate=True)
-        self._hub.publish(conversation_id, _event(transcript_json(inbound)))
+        if not accepted.is_new:
+            async with self._lock(conversation_id):  # let a concurrent first try finish
+                replies = await run_in_threadpool(self._stored_replies, accepted.message_id)
+            return TurnResult(conversation_id, accepted.message_id, replies, duplicate=True)
+        replies = await self.process(conversation_id, accepted.message_id)
+        return TurnResult(conversation_id, accepted.message_id, replies, duplicate=False)
 
-        if owner != Owner.BOT and not release:
-            # An officer owns it (or will): the bot stays silent.
-            return TurnResult(conversation_id, inbound.id, [], duplicate=False)
+    def process_soon(self, conversation_id: str, message_id: int) -> None:
+        """Runs the turn after the webhook has been acknowledged."""
+        task = asyncio.create_task(self._process_logged(conversation_id, message_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
-        try:
-            bot_replies = await self._rasa.send(sender_id=conversation_id, text=text)
-        except AssistantUnavailable as exc:
-            if release:
-                # Still down: the conversation is already queued and the citizen
-                # already has the holding reply; do not repeat it.
-                logger.info("assistant still unavailable for %s: %s", conversation_id, exc)
-                return TurnResult(conversation_id, inbound.id, [], duplicate=False)
-            logger.warning("assistant unavailable for %s: %s", conversation_id, exc)
-            stored = await run_in_threadpool(self._hold, conversation_id, text)
-        else:
-            stored = await run_in_threadpool(
-                self._store_replies, conversation_id, bot_replies, text, release
-            )
-        replies = [reply_json(message) for message in stored]
-        for message in stored:
-            self._hub.publish(conversation_id, _event(transcript_json(message)))
-        return TurnResult(conversation_id, inbound.id, replies, duplicate=False)
+    async def drain(self) -> None:
+        """Waits for background turns (tests, shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def process(self, conversation_id: str, message_id: int | None) -> list[dict[str, Any]]:
+        """Runs the turn for a stored message, first answering any held ones before it.
+
+        Returns the replies stored by this call, in order. ``message_id`` None
+        only answers held messages (recovery after an outage).
+        """
+        async with self._lock(conversation_id):
+            ids = await run_in_threadpool(self._due_turns, conversation_id, message_id)
+            replies: list[dict[str, Any]] = []
+            for index, inbound_id in enumerate(ids):
+                produced, stopped = await self._turn(conversation_id, inbound_id)
+                replies.extend(produced)
+                if stopped:
+                    # The assistant is down: what follows waits with it.
+                    await run_in_threadpool(self._mark, ids[index + 1 :], DeliveryState.HELD)
+                    break
+            return replies
 
     async def transcript(self, *, conversation_id: str, after: int) -> list[dict[str, Any]]:
         """Messages after ``after``, as transcript items."""
@@ -118,43 +265,175 @@ class ConversationService:
 
         return await run_in_threadpool(read)
 
-    # -- units of work, each in its own short session ------------------------
+    async def recover_once(self) -> int:
+        """Finishes interrupted turns and answers held messages once the assistant is back.
 
-    def _store_inbound(
-        self, conversation_id: str, text: str, provider_id: str | None
-    ) -> tuple[Message, bool, Owner, bool]:
-        with session_scope(self._sessions) as session:
-            conversation = session.get(Conversation, conversation_id)
-            if conversation is None:
-                raise LookupError(f"no conversation {conversation_id}")
-            inbound, is_new = store.store_inbound(
-                session=session,
-                conversation_id=conversation_id,
-                text=text,
-                provider_id=provider_id,
+        Returns how many conversations were worked on.
+        """
+        stale, held = await run_in_threadpool(self._recoverable)
+        worked = 0
+        for conversation_id, message_id in stale:
+            if self._busy(conversation_id):
+                continue
+            await self.process(conversation_id, message_id)
+            worked += 1
+        if held and await self._assistant_up():
+            for conversation_id in held:
+                if self._busy(conversation_id):
+                    continue
+                await self.process(conversation_id, None)
+                worked += 1
+        return worked
+
+    async def run_recovery(self, poll_seconds: float) -> None:
+        """Calls :meth:`recover_once` until cancelled."""
+        while True:
+            try:
+                await self.recover_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("recovery pass failed; trying again shortly")
+            await asyncio.sleep(poll_seconds)
+
+    # -- one turn -------------------------------------------------------------------
+
+    async def _turn(
+        self, conversation_id: str, inbound_id: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        step = await run_in_threadpool(self._decide, conversation_id, inbound_id)
+        if step.action in ("done", "silent"):
+            return [], False
+        stored: list[Message] = []
+        if step.attachments:
+            stored += await run_in_threadpool(
+                self._acknowledge_attachments, conversation_id, step.attachments
             )
-            release = False
-            if conversation.owner == Owner.QUEUE:
-                handoff = store.open_handoff_for(session=session, conversation_id=conversation_id)
-                release = (
-                    handoff is not None
-                    and handoff.reason == REASON_ASSISTANT_UNAVAILABLE
-                    and handoff.assigned_at is None
+        if step.rasa_text:
+            try:
+                bot_replies = await self._rasa.send(sender_id=conversation_id, text=step.rasa_text)
+            except AssistantUnavailable as exc:
+                if step.release:
+                    # Still down: already queued, and the citizen already has the
+                    # holding reply; do not repeat it.
+                    logger.info("assistant still unavailable for %s: %s", conversation_id, exc)
+                    await run_in_threadpool(self._mark, [inbound_id], DeliveryState.HELD)
+                else:
+                    logger.warning("assistant unavailable for %s: %s", conversation_id, exc)
+                    stored += await run_in_threadpool(
+                        self._hold, conversation_id, inbound_id, step.citizen_text
+                    )
+                self._publish(conversation_id, stored)
+                return [reply_json(message) for message in stored], True
+            stored += await run_in_threadpool(
+                self._store_replies,
+                conversation_id,
+                inbound_id,
+                bot_replies,
+                step.citizen_text,
+                step.release,
+            )
+        else:
+            await run_in_threadpool(self._mark, [inbound_id], DeliveryState.HANDLED)
+        self._publish(conversation_id, stored)
+        return [reply_json(message) for message in stored], False
+
+    async def _process_logged(self, conversation_id: str, message_id: int) -> None:
+        try:
+            await self.process(conversation_id, message_id)
+        except Exception:
+            # The message is stored and still "received": recovery retries it.
+            logger.exception("turn for message %s failed; recovery will retry", message_id)
+
+    async def _assistant_up(self) -> bool:
+        try:
+            await self._rasa.status(wait_seconds=2.0)
+        except Exception:  # any failure means "not yet"
+            return False
+        return True
+
+    def _lock(self, conversation_id: str) -> asyncio.Lock:
+        lock = self._locks.get(conversation_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[conversation_id] = lock
+        return lock
+
+    def _busy(self, conversation_id: str) -> bool:
+        lock = self._locks.get(conversation_id)
+        return lock is not None and lock.locked()
+
+    def _publish(self, conversation_id: str, messages: list[Message]) -> None:
+        # Called after the messages are committed: wake the outbox for any
+        # queued ones, and tell live subscribers.
+        if any(message.delivery_state == DeliveryState.QUEUED for message in messages):
+            self._on_queued()
+        for message in messages:
+            self._hub.publish(conversation_id, _event(transcript_json(message)))
+
+    # -- units of work, each in its own short session ------------------------------
+
+    def _due_turns(self, conversation_id: str, message_id: int | None) -> list[int]:
+        """Held messages first (when the assistant may answer them), then this one."""
+        with session_scope(self._sessions) as session:
+            ids: list[int] = []
+            if _releasable(session, conversation_id):
+                ids = list(
+                    session.scalars(
+                        select(Message.id)
+                        .where(
+                            Message.conversation_id == conversation_id,
+                            Message.direction == Direction.INBOUND,
+                            Message.delivery_state == DeliveryState.HELD,
+                        )
+                        .order_by(Message.id)
+                    ).all()
                 )
-            return inbound, is_new, conversation.owner, release
+            if message_id is not None and message_id not in ids:
+                message = session.get(Message, message_id)
+                if message is not None and message.delivery_state == DeliveryState.RECEIVED:
+                    ids.append(message_id)
+            return ids
+
+    def _decide(self, conversation_id: str, inbound_id: int) -> _Step:
+        with session_scope(self._sessions) as session:
+            conversation = session.get_one(Conversation, conversation_id)
+            inbound = session.get_one(Message, inbound_id)
+            if inbound.delivery_state not in (DeliveryState.RECEIVED, DeliveryState.HELD):
+                return _Step("done")
+            release = _releasable(session, conversation_id)
+            if conversation.owner != Owner.BOT and not release:
+                # An officer owns it (or will): the bot stays silent; the
+                # console shows the message.
+                inbound.delivery_state = DeliveryState.HANDLED
+                return _Step("silent")
+            payload = inbound.payload or {}
+            rasa_text = payload.get("rasa_text")
+            kinds = tuple(attachment.kind for attachment in inbound.attachments)
+            return _Step(
+                "bot",
+                release=release,
+                rasa_text=rasa_text if isinstance(rasa_text, str) else inbound.text.strip(),
+                citizen_text=inbound.text,
+                attachments=kinds,
+            )
 
     def _stored_replies(self, inbound_id: int) -> list[dict[str, Any]]:
         with session_scope(self._sessions) as session:
-            inbound = session.get(Message, inbound_id)
-            assert inbound is not None
+            inbound = session.get_one(Message, inbound_id)
             return [reply_json(m) for m in store.replies_to(session=session, inbound=inbound)]
 
     def _store_replies(
-        self, conversation_id: str, replies: list[BotReply], citizen_text: str, release: bool
+        self,
+        conversation_id: str,
+        inbound_id: int,
+        replies: list[BotReply],
+        citizen_text: str,
+        release: bool,
     ) -> list[Message]:
         with session_scope(self._sessions) as session:
-            conversation = session.get(Conversation, conversation_id)
-            assert conversation is not None
+            conversation = session.get_one(Conversation, conversation_id)
+            session.get_one(Message, inbound_id).delivery_state = DeliveryState.HANDLED
             if release:
                 handoff = store.open_handoff_for(session=session, conversation_id=conversation_id)
                 if handoff is not None:
@@ -167,11 +446,7 @@ class ConversationService:
                     conversation.topic = reply.topic
                 if reply.country:
                     conversation.country = reply.country
-                stored.append(
-                    store.store_outbound(
-                        session=session, conversation_id=conversation_id, reply=reply
-                    )
-                )
+                stored.append(self._outbound(session, conversation, reply, Sender.BOT))
             wanted = [reply for reply in replies if reply.handoff]
             if wanted:
                 urgent = any(reply.urgent for reply in wanted)
@@ -185,7 +460,7 @@ class ConversationService:
                 )
             return stored
 
-    def _hold(self, conversation_id: str, citizen_text: str) -> list[Message]:
+    def _hold(self, conversation_id: str, inbound_id: int, citizen_text: str) -> list[Message]:
         holding = BotReply(
             text=(
                 "Sorry, the assistant is not available right now. Your message has been "
@@ -196,14 +471,9 @@ class ConversationService:
             handoff=True,
         )
         with session_scope(self._sessions) as session:
-            conversation = session.get(Conversation, conversation_id)
-            assert conversation is not None
-            message = store.store_outbound(
-                session=session,
-                conversation_id=conversation_id,
-                reply=holding,
-                sender=Sender.SYSTEM,
-            )
+            conversation = session.get_one(Conversation, conversation_id)
+            session.get_one(Message, inbound_id).delivery_state = DeliveryState.HELD
+            message = self._outbound(session, conversation, holding, Sender.SYSTEM)
             store.open_handoff(
                 session=session,
                 conversation=conversation,
@@ -212,6 +482,93 @@ class ConversationService:
                 summary=citizen_text,
             )
             return [message]
+
+    def _acknowledge_attachments(
+        self, conversation_id: str, kinds: tuple[str, ...]
+    ) -> list[Message]:
+        names = sorted({ATTACHMENT_NAMES.get(kind, "file") for kind in kinds if kind != "location"})
+        if not names:
+            return []
+        what = " and ".join(names)
+        text = (
+            f"Thank you, we have received your {what} and kept it safely with this "
+            "conversation for a consular officer to see. The assistant cannot read "
+            "attachments, so please also tell us in a message what you need help with."
+        )
+        with session_scope(self._sessions) as session:
+            conversation = session.get_one(Conversation, conversation_id)
+            return [self._outbound(session, conversation, BotReply(text=text), Sender.SYSTEM)]
+
+    def _outbound(
+        self, session: Session, conversation: Conversation, reply: BotReply, sender: Sender
+    ) -> Message:
+        """Stores a reply; for a push channel it is queued in the same transaction."""
+        message = store.store_outbound(
+            session=session, conversation_id=conversation.id, reply=reply, sender=sender
+        )
+        if conversation.channel not in PULL_CHANNELS:
+            outbox.enqueue(
+                session=session,
+                message=message,
+                channel=conversation.channel,
+                recipient=conversation.external_id,
+            )
+        return message
+
+    def _mark(self, ids: list[int], state: DeliveryState) -> None:
+        if not ids:
+            return
+        with session_scope(self._sessions) as session:
+            for message_id in ids:
+                message = session.get_one(Message, message_id)
+                if message.delivery_state in (DeliveryState.RECEIVED, DeliveryState.HELD):
+                    message.delivery_state = state
+
+    def _recoverable(self) -> tuple[list[tuple[str, int]], list[str]]:
+        with session_scope(self._sessions) as session:
+            cutoff = utcnow() - self._stale_turn
+            stale = [
+                (row.conversation_id, row.id)
+                for row in session.execute(
+                    select(Message.conversation_id, Message.id)
+                    .where(
+                        Message.direction == Direction.INBOUND,
+                        Message.delivery_state == DeliveryState.RECEIVED,
+                        Message.created_at < cutoff,
+                    )
+                    .order_by(Message.id)
+                    .limit(100)
+                ).all()
+            ]
+            held = list(
+                session.scalars(
+                    select(Message.conversation_id)
+                    .join(Handoff, Handoff.conversation_id == Message.conversation_id)
+                    .where(
+                        Message.direction == Direction.INBOUND,
+                        Message.delivery_state == DeliveryState.HELD,
+                        Handoff.closed_at.is_(None),
+                        Handoff.assigned_at.is_(None),
+                        Handoff.reason == REASON_ASSISTANT_UNAVAILABLE,
+                    )
+                    .distinct()
+                    .limit(100)
+                ).all()
+            )
+            return stale, held
+
+
+def _releasable(session: Session, conversation_id: str) -> bool:
+    """Queued only because the assistant failed, and no officer has taken it."""
+    conversation = session.get_one(Conversation, conversation_id)
+    if conversation.owner != Owner.QUEUE:
+        return False
+    handoff = store.open_handoff_for(session=session, conversation_id=conversation_id)
+    return (
+        handoff is not None
+        and handoff.reason == REASON_ASSISTANT_UNAVAILABLE
+        and handoff.assigned_at is None
+    )
 
 
 def _event(item: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,8 @@ DEV_SECRETS = {
     "webchat_secret": "dev-webchat-secret-change-me",
     "case_fact_key": "dev-case-fact-key-change-me",
 }
+# Channel secrets have no default: a channel without them is simply off.
+CHANNEL_SECRETS = ("telegram_webhook_secret", "twilio_auth_token")
 
 
 class Settings(BaseSettings):
@@ -53,6 +55,44 @@ class Settings(BaseSettings):
     case_max_failures: int = Field(default=3, gt=0)
     case_lock_minutes: int = Field(default=15, gt=0)
 
+    # Where the app is reachable from the internet (behind any proxy): webhook
+    # URLs are registered with it and Twilio signs requests for it.
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # Telegram (python-telegram-bot). Off unless a bot token is set.
+    telegram_bot_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_mode: Literal["webhook", "polling"] = "webhook"
+    # Overridden only by tests, which run a fake Bot API on loopback.
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_file_base_url: str = "https://api.telegram.org/file/bot"
+
+    # Twilio: WhatsApp and SMS. Off unless an account and token are set.
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_whatsapp_from: str = ""  # e.g. whatsapp:+447700900123
+    twilio_sms_from: str = ""  # e.g. +447700900123
+    # An approved WhatsApp template (Content SID) for replies outside the
+    # 24-hour session window; without one such replies wait for an officer.
+    twilio_whatsapp_template_sid: str = ""
+    twilio_api_base_url: str = "https://api.twilio.com"
+    whatsapp_session_hours: int = Field(default=24, gt=0)
+
+    # The outbox: retries with exponential backoff, then marks the message failed.
+    outbox_max_attempts: int = Field(default=8, gt=0)
+    outbox_backoff_seconds: float = Field(default=2.0, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=600.0, gt=0)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    # Turns stored but not finished (a crash) and turns held during an outage
+    # are picked up again this often.
+    recovery_poll_seconds: float = Field(default=2.0, gt=0)
+
+    # Rate limits (limits-library syntax), per sender and per endpoint.
+    rate_limit_storage: str = "memory://"
+    rate_limit_per_sender: str = "20/minute"
+    rate_limit_per_endpoint: str = "600/minute"
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.environment == "production":
@@ -60,6 +100,10 @@ class Settings(BaseSettings):
             if defaults:
                 names = ", ".join(f"CONSULAR_{name.upper()}" for name in defaults)
                 raise ValueError(f"production refuses development defaults; set {names}")
+            if self.telegram_bot_token and len(self.telegram_webhook_secret) < 16:
+                raise ValueError("production Telegram needs CONSULAR_TELEGRAM_WEBHOOK_SECRET")
+            if self.public_base_url.startswith("http://"):
+                raise ValueError("production needs an https CONSULAR_PUBLIC_BASE_URL")
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs CONSULAR_DATABASE_URL (PostgreSQL)")
         return self

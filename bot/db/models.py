@@ -78,13 +78,34 @@ class Sender(enum.StrEnum):
 
 
 class DeliveryState(enum.StrEnum):
-    """Where an outbound message is on its way to the citizen."""
+    """Where a message is: inbound ones in the turn, outbound ones on their way.
+
+    Inbound: ``received`` (stored, turn not done yet), ``held`` (the assistant
+    was down; answered when it recovers), ``handled`` (the bot answered it or
+    it went to a person). Outbound: ``queued`` in the outbox, ``sent`` to the
+    provider, ``delivered`` to the citizen's device, ``failed`` after every
+    retry, ``undeliverable`` when the channel's rules forbid sending it (such
+    as WhatsApp's 24-hour window with no template): an officer must act.
+    """
 
     RECEIVED = "received"
+    HELD = "held"
+    HANDLED = "handled"
     QUEUED = "queued"
     SENT = "sent"
     DELIVERED = "delivered"
     FAILED = "failed"
+    UNDELIVERABLE = "undeliverable"
+
+
+class OutboxState(enum.StrEnum):
+    """An outbox item's progress; ``sending`` is leased to one worker."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNDELIVERABLE = "undeliverable"
 
 
 def _enum(cls: type[enum.Enum], name: str, length: int = 16) -> Enum:
@@ -111,6 +132,8 @@ class Conversation(Base):
     topic: Mapped[str | None] = mapped_column(String(TOPIC_LENGTH))
     country: Mapped[str | None] = mapped_column(String(COUNTRY_LENGTH))
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    # When the citizen last wrote: WhatsApp allows free text for 24 hours after.
+    last_inbound_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -130,6 +153,8 @@ class Message(Base):
         # A provider retrying a webhook sends the same id: stored once.
         UniqueConstraint("conversation_id", "provider_id"),
         Index("ix_message_conversation_id_id", "conversation_id", "id"),
+        # Recovery looks for inbound turns not yet done (received or held).
+        Index("ix_message_direction_state", "direction", "delivery_state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -146,6 +171,60 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="message", order_by="Attachment.id"
+    )
+
+
+class Attachment(Base):
+    """A photo, file, voice note or location a citizen sent, kept for an officer.
+
+    The provider keeps the bytes; we keep what is needed to fetch them (a
+    Telegram file id, a Twilio media URL) and what the officer sees first.
+    """
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(24))
+    content_type: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    provider_ref: Mapped[str] = mapped_column(Text, default="")
+    filename: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class OutboxItem(Base):
+    """One outbound message waiting for, or done with, delivery to a channel."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # One item per message: a message is never queued (so never sent) twice.
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), unique=True
+    )
+    channel: Mapped[str] = mapped_column(String(CHANNEL_LENGTH))
+    recipient: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH))
+    state: Mapped[OutboxState] = mapped_column(
+        _enum(OutboxState, "outbox_state"), default=OutboxState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(PROVIDER_ID_LENGTH), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    message: Mapped[Message] = relationship()
 
 
 class Handoff(Base):

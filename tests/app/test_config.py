@@ -13,6 +13,7 @@ STRONG = {
     "webchat_secret": "w" * 32,
     "case_fact_key": "c" * 32,
     "database_url": "postgresql+psycopg://consular@db/consular",
+    "public_base_url": "https://consular.example.gov.uk",
 }
 
 
@@ -34,6 +35,18 @@ def test_production_refuses_each_default_secret(default_name: str) -> None:
 def test_production_refuses_sqlite() -> None:
     values = {**STRONG, "database_url": "sqlite:///x.db"}
     with pytest.raises(ValidationError, match="PostgreSQL"):
+        Settings(environment="production", **values)
+
+
+def test_production_refuses_plain_http_public_url() -> None:
+    values = {**STRONG, "public_base_url": "http://consular.example.gov.uk"}
+    with pytest.raises(ValidationError, match="https"):
+        Settings(environment="production", **values)
+
+
+def test_production_telegram_needs_a_webhook_secret() -> None:
+    values = {**STRONG, "telegram_bot_token": "123:abc", "telegram_webhook_secret": "short"}
+    with pytest.raises(ValidationError, match="TELEGRAM_WEBHOOK_SECRET"):
         Settings(environment="production", **values)
 
 

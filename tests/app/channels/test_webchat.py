@@ -246,8 +246,13 @@ def test_rasa_down_gives_a_holding_reply_and_queues_then_recovers(
         assert texts[0] == "help me" and texts[-1] == "anyone there?"
 
     fake_rasa.down = False
-    [reply] = say(client, session_id, headers, "hello again").json()["replies"]
-    assert reply["text"] == "You said: hello again"
+    # Back: the held messages are answered first, in order, then the new one.
+    replies = say(client, session_id, headers, "hello again").json()["replies"]
+    assert [reply["text"] for reply in replies] == [
+        "You said: help me",
+        "You said: anyone there?",
+        "You said: hello again",
+    ]
     with session_factory() as session:
         conversation = session.get(Conversation, session_id)
         assert conversation is not None and conversation.owner == Owner.BOT

@@ -1,0 +1,102 @@
+"""Rate limits per sender and per endpoint, and a cap on request bodies.
+
+The embedded profile counts in memory; the production profile points
+``CONSULAR_RATE_LIMIT_STORAGE`` at Redis so every app instance shares counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import HTTPException, status
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    """Moving-window limits: one for each sender, one for each endpoint as a whole."""
+
+    def __init__(self, *, storage_uri: str, per_sender: str, per_endpoint: str):
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        self._per_sender = parse(per_sender)
+        self._per_endpoint = parse(per_endpoint)
+
+    def allow(self, *, endpoint: str, sender: str | None) -> bool:
+        """Counts one request; False when it is over either limit."""
+        if not self._limiter.hit(self._per_endpoint, "endpoint", endpoint):
+            return False
+        return sender is None or self._limiter.hit(self._per_sender, "sender", endpoint, sender)
+
+    def enforce(self, *, endpoint: str, sender: str | None) -> None:
+        """Raises 429 (with Retry-After) when the request is over a limit."""
+        if not self.allow(endpoint=endpoint, sender=sender):
+            logger.warning("rate limit hit on %s", endpoint)
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                detail="Too many messages in a short time. Please wait a moment and try again.",
+                headers={"Retry-After": "30"},
+            )
+
+
+class BodySizeLimit:
+    """Refuses request bodies over ``max_bytes`` with 413, before any handler reads them."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await _too_large(scope, send, self.max_bytes)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(scope, send, self.max_bytes)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _too_large(scope: Scope, send: Send, max_bytes: int) -> None:
+    logger.warning(
+        "refused a %s body over %d bytes on %s", scope["method"], max_bytes, scope["path"]
+    )
+    body = b'{"detail":"The request is too large."}'
+    headers: list[Any] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
