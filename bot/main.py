@@ -8,7 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from bot.api import health, internal
 from bot.channels import webchat
@@ -22,6 +25,8 @@ from bot.outbox.sending import ChannelSender
 from bot.outbox.store import Backoff
 from bot.outbox.worker import OutboxWorker
 from bot.web import pages
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -106,6 +111,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def _log_bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Logged by where and what kind of error, never with the citizen's text.
+        kinds = sorted({str(error.get("type")) for error in exc.errors()})
+        logger.warning("refused a malformed request to %s: %s", request.url.path, kinds)
+        return await request_validation_exception_handler(request, exc)
+
     app.include_router(webchat.router)
     # -- channel routers --
     # -- end of channel routers --

@@ -59,24 +59,31 @@ class BodySizeLimit:
             await _too_large(scope, send, self.max_bytes)
             return
         received = 0
+        refused = False
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    # Answer now; the handler sees a client that went away.
+                    refused = True
+                    await _too_large(scope, send, self.max_bytes)
+                    return {"type": "http.disconnect"}
             return message
 
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
         try:
-            await self.app(scope, limited, send)
-        except _BodyTooLarge:
-            await _too_large(scope, send, self.max_bytes)
-
-
-class _BodyTooLarge(Exception):
-    pass
+            await self.app(scope, limited, guarded_send)
+        except Exception:
+            if not refused:
+                raise
 
 
 def _content_length(scope: Scope) -> int | None:

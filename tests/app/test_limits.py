@@ -1,0 +1,117 @@
+"""Rate limits per sender and per endpoint; oversize bodies refused before any work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.core.config import Settings
+from bot.core.ratelimit import RateLimiter
+from bot.db.models import Message
+from bot.main import create_app
+from tests.app.channels.test_webchat import say, start
+
+
+@pytest.fixture
+def strict_client(settings: Settings) -> Iterator[TestClient]:
+    tight = settings.model_copy(
+        update={
+            "rate_limit_per_sender": "3/minute",
+            "rate_limit_per_endpoint": "5/minute",
+            "max_body_bytes": 4096,
+        }
+    )
+    with TestClient(create_app(tight), client=("127.0.0.1", 50000)) as test_client:
+        yield test_client
+
+
+def message_count(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return session.scalar(select(func.count()).select_from(Message)) or 0
+
+
+def test_limiter_counts_each_sender_and_the_endpoint() -> None:
+    limiter = RateLimiter(storage_uri="memory://", per_sender="2/minute", per_endpoint="3/minute")
+    assert limiter.allow(endpoint="e", sender="a")
+    assert limiter.allow(endpoint="e", sender="a")
+    assert not limiter.allow(endpoint="e", sender="a")  # a's own limit
+    assert not limiter.allow(endpoint="e", sender="b")  # the endpoint's limit
+    assert limiter.allow(endpoint="other", sender="a")
+
+
+def test_a_chatty_session_gets_429_and_nothing_is_stored(
+    strict_client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    session_id, headers = start(strict_client)
+    for number in range(3):
+        assert say(strict_client, session_id, headers, f"message {number}").status_code == 200
+    stored = message_count(session_factory)
+    refused = say(strict_client, session_id, headers, "one too many")
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "30"
+    assert "wait" in refused.json()["detail"]
+    assert message_count(session_factory) == stored
+
+
+def test_an_oversize_body_is_413_and_changes_nothing(
+    strict_client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    session_id, headers = start(strict_client)
+    response = strict_client.post(
+        f"/api/webchat/sessions/{session_id}/messages",
+        headers={**headers, "Content-Type": "application/json"},
+        content=b'{"text": "' + b"a" * 8000 + b'"}',
+    )
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request is too large."}
+    assert message_count(session_factory) == 0
+
+
+def test_an_oversize_chunked_body_is_413(strict_client: TestClient) -> None:
+    session_id, headers = start(strict_client)
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"text": "'
+        for _ in range(10):
+            yield b"a" * 1000
+        yield b'"}'
+
+    response = strict_client.post(
+        f"/api/webchat/sessions/{session_id}/messages",
+        headers={**headers, "Content-Type": "application/json"},
+        content=chunks(),
+    )
+    assert response.status_code == 413
+
+
+def test_malformed_json_is_a_clear_422(
+    strict_client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    session_id, headers = start(strict_client)
+    response = strict_client.post(
+        f"/api/webchat/sessions/{session_id}/messages",
+        headers={**headers, "Content-Type": "application/json"},
+        content=b"{not json",
+    )
+    assert response.status_code == 422
+    assert message_count(session_factory) == 0
+
+
+def test_a_malformed_request_is_logged_without_its_content(
+    strict_client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    session_id, headers = start(strict_client)
+    with caplog.at_level("WARNING"):
+        response = strict_client.post(
+            f"/api/webchat/sessions/{session_id}/messages",
+            headers=headers,
+            json={"txet": "my passport number is 123456789"},
+        )
+    assert response.status_code == 422
+    [record] = [r for r in caplog.records if "malformed" in r.getMessage()]
+    assert "/messages" in record.getMessage()
+    assert "123456789" not in caplog.text
