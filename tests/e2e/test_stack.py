@@ -7,6 +7,7 @@ citizen would.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -35,6 +36,25 @@ def _session(stack: Stack) -> tuple[str, dict[str, str]]:
     assert response.status_code == 201
     body = response.json()
     return body["session_id"], {"Authorization": f"Bearer {body['token']}"}
+
+
+def _wait_for_reply(
+    stack: Stack, session: tuple[str, dict[str, str]], *, after: int, topic: str
+) -> dict[str, object]:
+    session_id, headers = session
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        response = httpx.get(
+            f"{stack.app_url}/api/webchat/sessions/{session_id}/messages",
+            params={"after": after},
+            headers=headers,
+            timeout=10,
+        )
+        for message in response.json()["messages"]:
+            if message["topic"] == topic:
+                return dict(message)
+        time.sleep(0.5)
+    raise AssertionError(f"no {topic} reply after message {after}")
 
 
 def _say(stack: Stack, session: tuple[str, dict[str, str]], text: str) -> list[dict[str, object]]:
@@ -160,9 +180,11 @@ def test_case_status_wrong_facts_fail_alike_then_lock(stack: Stack) -> None:
     assert last["handoff"] is True and "paused for 15 minutes" in str(last["text"])
 
 
-def test_rasa_stopped_gives_503_and_a_holding_reply_then_recovers(stack: Stack) -> None:
+def test_rasa_killed_gives_503_and_a_holding_reply_then_recovers(stack: Stack) -> None:
     session = _session(stack)
-    stack.stop("rasa")
+    [greeting] = _say(stack, session, "hello")
+    assert greeting["handoff"] is False
+    stack.stop("rasa", kill=True)
     health = httpx.get(f"{stack.app_url}/healthz", timeout=10)
     assert health.status_code == 503
     assert health.json()["components"]["rasa"]["ok"] is False
@@ -171,7 +193,12 @@ def test_rasa_stopped_gives_503_and_a_holding_reply_then_recovers(stack: Stack) 
     assert holding["handoff"] is True
     assert "+44 20 7008 5000" in str(holding["text"])
 
+    # Nothing lost: once Rasa is back the held question is answered unprompted,
+    # and the citizen's websocket or transcript receives it.
     stack.start_rasa()
     stack.wait_healthy()
+    held = _wait_for_reply(stack, session, after=int(str(holding["id"])), topic="contact-embassy")
+    assert held["country"] == "ES" and held["sender"] == "bot"
+
     [answer] = _say(stack, session, "how do I contact the British embassy in France")
     assert (answer["topic"], answer["country"]) == ("contact-embassy", "FR")

@@ -62,10 +62,10 @@ class Stack:
             self.logs,
         )
 
-    def stop(self, name: str) -> None:
-        """Stops one process (its whole process group)."""
+    def stop(self, name: str, *, kill: bool = False) -> None:
+        """Stops one process (its whole process group); ``kill`` gives it no chance to tidy up."""
         process = self.processes.pop(name)
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
