@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -168,6 +169,8 @@ class Message(Base):
     delivery_state: Mapped[DeliveryState] = mapped_column(
         _enum(DeliveryState, "delivery_state"), default=DeliveryState.RECEIVED
     )
+    # The officer who wrote an officer message.
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
@@ -244,8 +247,104 @@ class Handoff(Base):
     assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    # The officer who owns it now; set by an atomic take-over.
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"), index=True)
+    first_reply_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Paging the on-call supervisor when an urgent entry waits too long.
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    # Queued while nobody was on duty: how the citizen asked to be called back.
+    callback_details: Mapped[str | None] = mapped_column(Text)
 
     conversation: Mapped[Conversation] = relationship(back_populates="handoffs")
+    officer: Mapped[Officer | None] = relationship()
+
+
+class OfficerRole(enum.StrEnum):
+    """What an officer may do: supervisors are paged; admins manage officers."""
+
+    OFFICER = "officer"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class Presence(enum.StrEnum):
+    """Whether an officer is at the console."""
+
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class Officer(Base):
+    """A duty officer, supervisor or admin of the console."""
+
+    __tablename__ = "officer"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    role: Mapped[OfficerRole] = mapped_column(
+        _enum(OfficerRole, "officer_role"), default=OfficerRole.OFFICER
+    )
+    timezone: Mapped[str] = mapped_column(String(TIMEZONE_LENGTH), default="Europe/London")
+    # For paging by SMS (supervisors on call).
+    phone: Mapped[str | None] = mapped_column(String(PHONE_LENGTH))
+    password_hash: Mapped[str] = mapped_column(String(HASH_LENGTH * 4), default="")
+    totp_secret: Mapped[str | None] = mapped_column(String(HASH_LENGTH))
+    presence: Mapped[Presence] = mapped_column(
+        _enum(Presence, "presence"), default=Presence.OFFLINE
+    )
+    presence_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    shifts: Mapped[list[Shift]] = relationship(
+        back_populates="officer", cascade="all, delete-orphan"
+    )
+
+
+class Shift(Base):
+    """A weekly shift in the officer's own time zone; it may run past midnight."""
+
+    __tablename__ = "shift"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    officer_id: Mapped[int] = mapped_column(
+        ForeignKey("officer.id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int] = mapped_column(Integer)  # 0 Monday .. 6 Sunday, local
+    starts: Mapped[time] = mapped_column(Time)
+    ends: Mapped[time] = mapped_column(Time)  # ends <= starts: runs into the next day
+    on_call: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    officer: Mapped[Officer] = relationship(back_populates="shifts")
+
+
+class OfficerNote(Base):
+    """An internal note on a conversation; the citizen never sees it."""
+
+    __tablename__ = "officer_note"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversation.id", ondelete="CASCADE"), index=True
+    )
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officer.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    officer: Mapped[Officer] = relationship()
+
+
+class CannedReply(Base):
+    """A ready-made reply officers can send or adapt."""
+
+    __tablename__ = "canned_reply"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(TITLE_LENGTH), unique=True)
+    text: Mapped[str] = mapped_column(Text)
 
 
 class Post(Base):
