@@ -43,6 +43,7 @@ from bot.db.models import (
     utcnow,
 )
 from bot.db.session import session_scope
+from bot.handoff import notice
 from bot.outbox import store as outbox
 
 logger = logging.getLogger(__name__)
@@ -404,8 +405,12 @@ class ConversationService:
             release = _releasable(session, conversation_id)
             if conversation.owner != Owner.BOT and not release:
                 # An officer owns it (or will): the bot stays silent; the
-                # console shows the message.
+                # console shows the message. A number sent while waiting is
+                # kept as callback details for the next officer.
                 inbound.delivery_state = DeliveryState.HANDLED
+                handoff = store.open_handoff_for(session=session, conversation_id=conversation_id)
+                if handoff is not None:
+                    notice.capture_callback(handoff=handoff, text=inbound.text)
                 return _Step("silent")
             payload = inbound.payload or {}
             rasa_text = payload.get("rasa_text")
@@ -451,6 +456,7 @@ class ConversationService:
             if wanted:
                 urgent = any(reply.urgent for reply in wanted)
                 default_reason = REASON_URGENT if urgent else REASON_BOT_HANDOFF
+                already = store.open_handoff_for(session=session, conversation_id=conversation_id)
                 store.open_handoff(
                     session=session,
                     conversation=conversation,
@@ -458,22 +464,24 @@ class ConversationService:
                     urgent=urgent,
                     summary=citizen_text,
                 )
+                if already is None:
+                    # Joining the queue: tell them where they are in it.
+                    text = notice.queue_notice(
+                        session=session,
+                        conversation=conversation,
+                        emergency_phone=self._emergency_phone,
+                    )
+                    stored.append(
+                        self._outbound(
+                            session, conversation, BotReply(text=text, handoff=True), Sender.SYSTEM
+                        )
+                    )
             return stored
 
     def _hold(self, conversation_id: str, inbound_id: int, citizen_text: str) -> list[Message]:
-        holding = BotReply(
-            text=(
-                "Sorry, the assistant is not available right now. Your message has been "
-                "kept and passed to our consular team, and an officer will reply here. "
-                f"If you need urgent help, call the 24-hour consular line on "
-                f"{self._emergency_phone}."
-            ),
-            handoff=True,
-        )
         with session_scope(self._sessions) as session:
             conversation = session.get_one(Conversation, conversation_id)
             session.get_one(Message, inbound_id).delivery_state = DeliveryState.HELD
-            message = self._outbound(session, conversation, holding, Sender.SYSTEM)
             store.open_handoff(
                 session=session,
                 conversation=conversation,
@@ -481,7 +489,17 @@ class ConversationService:
                 urgent=False,
                 summary=citizen_text,
             )
-            return [message]
+            where = notice.queue_notice(
+                session=session, conversation=conversation, emergency_phone=self._emergency_phone
+            )
+            holding = BotReply(
+                text=(
+                    "Sorry, the assistant is not available right now. Your message has been "
+                    f"kept and passed to our consular team. {where}"
+                ),
+                handoff=True,
+            )
+            return [self._outbound(session, conversation, holding, Sender.SYSTEM)]
 
     def _acknowledge_attachments(
         self, conversation_id: str, kinds: tuple[str, ...]

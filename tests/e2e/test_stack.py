@@ -138,11 +138,12 @@ def test_urgent_message_gets_the_line_and_an_officer_then_the_bot_is_silent(
     stack: Stack,
 ) -> None:
     session = _session(stack)
-    first, guidance = _say(stack, session, "my son has been arrested in Dubai")
+    first, guidance, queued = _say(stack, session, "my son has been arrested in Dubai")
     assert (first["topic"], first["country"]) == ("arrest-detention", "AE")
     assert first["urgent"] is True and first["handoff"] is True
     assert "+44 20 7008 5000" in str(first["text"])
     assert guidance["urgent"] is True and "Last reviewed" in str(guidance["text"])
+    assert queued["sender"] == "system" and "+44 20 7008 5000" in str(queued["text"])
     assert _say(stack, session, "please hurry") == []
 
 
@@ -176,7 +177,9 @@ def test_case_status_wrong_facts_fail_alike_then_lock(stack: Stack) -> None:
         _say(stack, session, "case status please")
         _say(stack, session, "CON-2026-004512")
         _say(stack, session, "Wrong")
-        [last] = _say(stack, session, "01/01/1990")
+        replies = _say(stack, session, "01/01/1990")
+    last, queued = replies
+    assert queued["sender"] == "system"
     assert last["handoff"] is True and "paused for 15 minutes" in str(last["text"])
 
 

@@ -295,8 +295,13 @@ def test_reply_asking_for_handoff_queues_and_silences_the_bot(
         }
     ]
     session_id, headers = start(client)
-    [reply] = say(client, session_id, headers, "my son was arrested in dubai").json()["replies"]
+    reply, queued = say(client, session_id, headers, "my son was arrested in dubai").json()[
+        "replies"
+    ]
     assert reply["urgent"] is True and reply["handoff"] is True
+    # Joining the queue: nobody is on duty in this test, and the citizen is told so honestly.
+    assert queued["sender"] == "system" and "No duty officer is online" in queued["text"]
+    assert "+44 20 7008 5000" in queued["text"]
 
     assert say(client, session_id, headers, "please hurry").json()["replies"] == []
     assert len(fake_rasa.calls) == 1
@@ -323,7 +328,7 @@ def test_guidance_markdown_becomes_sanitised_html_and_reason_is_kept(
         }
     ]
     session_id, headers = start(client)
-    [reply] = say(client, session_id, headers, "CON-2026-000001").json()["replies"]
+    reply, _queued = say(client, session_id, headers, "CON-2026-000001").json()["replies"]
     assert '<a href="https://example.org"' in reply["html"]
     assert "<script>" not in reply["html"]
     assert reply["text"] == "Report it to the police (https://example.org)."

@@ -143,8 +143,11 @@ def test_an_attachment_is_kept_and_acknowledged_without_the_assistant(
             external_id="whatsapp:+447700900123",
             text="",
             provider_id="MM1",
-            attachments=[AttachmentIn(kind="photo", provider_ref="https://media/1",
-                                      content_type="image/jpeg")],
+            attachments=[
+                AttachmentIn(
+                    kind="photo", provider_ref="https://media/1", content_type="image/jpeg"
+                )
+            ],
         )
         return await service.process(accepted.conversation_id, accepted.message_id)
 
@@ -276,3 +279,79 @@ def test_held_messages_stay_for_the_officer_who_took_the_conversation(
 
     worked, _ = run(fake_rasa, session_factory, later)
     assert worked == 0 and fake_rasa.calls == []
+
+
+def urgent_responder(sender: str, text: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "recipient_id": sender,
+            "custom": {
+                "text": "Call +44 20 7008 5000 now.",
+                "topic": "arrest-detention",
+                "urgent": True,
+                "handoff": True,
+            },
+        }
+    ]
+
+
+def add_online_officer(factory: sessionmaker[Session]) -> None:
+    from datetime import time
+
+    from bot.db.models import Officer, Presence, Shift
+    from bot.db.session import session_scope
+
+    with session_scope(factory) as session:
+        session.add(
+            Officer(
+                email="duty@fcdo.test",
+                name="Duty",
+                timezone="UTC",
+                presence=Presence.ONLINE,
+                shifts=[Shift(weekday=day, starts=time(0), ends=time(0)) for day in range(7)],
+            )
+        )
+
+
+def test_joining_the_queue_tells_the_place_and_wait(
+    fake_rasa: FakeRasa, session_factory: sessionmaker[Session]
+) -> None:
+    fake_rasa.responder = urgent_responder
+    add_online_officer(session_factory)
+
+    async def body(service: ConversationService) -> list[list[dict[str, Any]]]:
+        results = []
+        for chat in ("1", "2"):
+            accepted = await service.accept(
+                channel="telegram", external_id=chat, text="arrested", provider_id="u1"
+            )
+            results.append(await service.process(accepted.conversation_id, accepted.message_id))
+        return results
+
+    (first, second), _ = run(fake_rasa, session_factory, body)
+    assert first[-1]["text"].startswith("You are next in the queue; the expected wait is about 6")
+    assert second[-1]["text"].startswith("You are number 2 in the queue; the expected wait is")
+    assert "+44 20 7008 5000" in second[-1]["text"]
+
+
+def test_with_nobody_on_duty_a_callback_number_is_kept(
+    fake_rasa: FakeRasa, session_factory: sessionmaker[Session]
+) -> None:
+    fake_rasa.responder = urgent_responder
+
+    async def body(service: ConversationService) -> list[dict[str, Any]]:
+        replies = []
+        for number, text in enumerate(["arrested", "please call +971 50 123 4567 after 6pm"]):
+            accepted = await service.accept(
+                channel="sms", external_id="+15550001", text=text, provider_id=f"SM{number}"
+            )
+            replies += await service.process(accepted.conversation_id, accepted.message_id)
+        return replies
+
+    replies, _ = run(fake_rasa, session_factory, body)
+    assert "No duty officer is online" in replies[-1]["text"]
+    assert len(fake_rasa.calls) == 1  # the bot stays silent while queued
+    with session_factory() as session:
+        handoff = session.scalars(select(Handoff)).one()
+        assert handoff.callback_details is not None
+        assert "+971 50 123 4567 after 6pm" in handoff.callback_details
