@@ -11,7 +11,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pydantic import BaseModel, Field, field_validator
 from starlette.websockets import WebSocketDisconnect
 
-from bot.conversations.service import ConversationService
+from bot.conversations.service import ConversationService, as_words
 from bot.core.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 CHANNEL = "webchat"
 TOKEN_SALT = "webchat-session"
 CLIENT_MESSAGE_ID_LENGTH = 64
+PAYLOAD_LENGTH = 200
 POLICY_VIOLATION = 1008
 
 router = APIRouter(prefix="/api/webchat", tags=["web chat"])
@@ -35,6 +36,9 @@ class MessageIn(BaseModel):
     """What the citizen typed (or the payload of a button they pressed)."""
 
     text: str = Field(min_length=1)
+    # A pressed button's payload (text is then its title); it must be one the
+    # bot offered in this conversation.
+    payload: str | None = Field(default=None, max_length=PAYLOAD_LENGTH)
     client_message_id: str | None = Field(default=None, max_length=CLIENT_MESSAGE_ID_LENGTH)
 
     @field_validator("text")
@@ -127,9 +131,27 @@ async def post_message(
             status.HTTP_422_UNPROCESSABLE_ENTITY,
             detail=f"Messages can be at most {settings.webchat_max_text_length} characters.",
         )
+    service = _service(request)
+    text, rasa_text = body.text, None
+    if body.payload is not None:
+        title = await service.offered_button(session_id, body.payload)
+        if title is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail="That option is no longer available. Please type your question instead.",
+            )
+        text, rasa_text = title, body.payload
+    elif body.text.startswith("/"):
+        # A button payload sent as text is honoured only if the bot offered it;
+        # anything else typed with a leading "/" is read as words, not an intent.
+        offered = await service.offered_button(session_id, body.text)
+        rasa_text = body.text if offered is not None else as_words(body.text)
     try:
-        turn = await _service(request).receive(
-            conversation_id=session_id, text=body.text, provider_id=body.client_message_id
+        turn = await service.receive(
+            conversation_id=session_id,
+            text=text,
+            provider_id=body.client_message_id,
+            rasa_text=rasa_text,
         )
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such chat session.") from exc

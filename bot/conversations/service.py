@@ -58,6 +58,8 @@ OUTCOME_ASSISTANT_RECOVERED = "assistant-recovered"
 # Web chat replies travel in the HTTP response and over the websocket; every
 # other channel is pushed through the outbox.
 PULL_CHANNELS = frozenset({"webchat"})
+# How far back a pressed button may have been offered.
+RECENT_BUTTON_MESSAGES = 5
 ATTACHMENT_NAMES = {
     "photo": "photo",
     "image": "photo",
@@ -213,10 +215,11 @@ class ConversationService:
         conversation_id: str,
         text: str,
         provider_id: str | None = None,
+        rasa_text: str | None = None,
     ) -> TurnResult:
         """Stores a web chat message and returns the replies it got (web chat's path)."""
         accepted = await self.accept(
-            conversation_id=conversation_id, text=text, provider_id=provider_id
+            conversation_id=conversation_id, text=text, provider_id=provider_id, rasa_text=rasa_text
         )
         if not accepted.is_new:
             async with self._lock(conversation_id):  # let a concurrent first try finish
@@ -224,6 +227,32 @@ class ConversationService:
             return TurnResult(conversation_id, accepted.message_id, replies, duplicate=True)
         replies = await self.process(conversation_id, accepted.message_id)
         return TurnResult(conversation_id, accepted.message_id, replies, duplicate=False)
+
+    async def offered_button(self, conversation_id: str, payload: str) -> str | None:
+        """The title of a button the bot recently offered with this payload, if any.
+
+        Only offered payloads reach the assistant as intents: anything else a
+        citizen types starting with "/" is read as words.
+        """
+
+        def find() -> str | None:
+            with session_scope(self._sessions) as session:
+                recent = session.scalars(
+                    select(Message)
+                    .where(
+                        Message.conversation_id == conversation_id,
+                        Message.direction == Direction.OUTBOUND,
+                    )
+                    .order_by(Message.id.desc())
+                    .limit(RECENT_BUTTON_MESSAGES)
+                ).all()
+                for message in recent:
+                    for button in (message.payload or {}).get("buttons", []):
+                        if button.get("payload") == payload:
+                            return str(button.get("title") or payload)
+                return None
+
+        return await run_in_threadpool(find)
 
     def process_soon(self, conversation_id: str, message_id: int) -> None:
         """Runs the turn after the webhook has been acknowledged."""
@@ -574,6 +603,14 @@ class ConversationService:
                 ).all()
             )
             return stale, held
+
+
+def as_words(text: str) -> str:
+    """Typed text starting with "/" as plain words: Rasa would read it as an intent."""
+    stripped = text.strip()
+    if not stripped.startswith("/"):
+        return stripped
+    return stripped.lstrip("/").strip() or "slash"
 
 
 def _releasable(session: Session, conversation_id: str) -> bool:

@@ -335,3 +335,49 @@ def test_guidance_markdown_becomes_sanitised_html_and_reason_is_kept(
     with session_factory() as session:
         [handoff] = session.scalars(select(Handoff)).all()
         assert handoff.reason == "identity-check-failed"
+
+
+def offering_responder(sender: str, text: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "recipient_id": sender,
+            "text": f"You said: {text}",
+            "buttons": [{"title": "Talk to an officer", "payload": "/human_agent"}],
+        }
+    ]
+
+
+def test_a_typed_intent_is_read_as_words(client: TestClient, fake_rasa: FakeRasa) -> None:
+    session_id, headers = start(client)
+    say(client, session_id, headers, '/inform_country{"country": "KP"}')
+    assert fake_rasa.calls[-1]["message"] == 'inform_country{"country": "KP"}'
+
+
+def test_an_offered_button_reaches_the_assistant_as_its_payload(
+    client: TestClient, fake_rasa: FakeRasa, session_factory: sessionmaker[Session]
+) -> None:
+    fake_rasa.responder = offering_responder
+    session_id, headers = start(client)
+    say(client, session_id, headers, "hello")
+    # The widget sends the title to show and the payload to act on.
+    response = say(client, session_id, headers, "Talk to an officer", payload="/human_agent")
+    assert response.status_code == 200
+    assert fake_rasa.calls[-1]["message"] == "/human_agent"
+    # Older clients send the payload as the text: honoured because it was offered.
+    say(client, session_id, headers, "/human_agent")
+    assert fake_rasa.calls[-1]["message"] == "/human_agent"
+    with session_factory() as session:
+        texts = [m.text for m in session.scalars(select(Message).order_by(Message.id))]
+    assert "Talk to an officer" in texts
+
+
+def test_a_payload_never_offered_is_refused(
+    client: TestClient, fake_rasa: FakeRasa, session_factory: sessionmaker[Session]
+) -> None:
+    session_id, headers = start(client)
+    response = say(client, session_id, headers, "Officer", payload="/human_agent")
+    assert response.status_code == 422
+    assert "no longer available" in response.json()["detail"]
+    assert fake_rasa.calls == []
+    with session_factory() as session:
+        assert session.scalars(select(Message)).all() == []
