@@ -41,7 +41,7 @@ GAZETTEER := build/gazetteer.jsonl
 FRONTEND := bot/static/vendor/govuk/govuk-frontend.min.css
 DB_STAMP := $(CONSULAR_VAR_DIR)/.db-ready
 
-.PHONY: help setup run ctl bench test test-app test-actions test-rasa test-e2e lint bench clean
+.PHONY: help setup run ctl bench test test-app test-browser test-actions test-rasa test-e2e lint bench clean browser
 
 help:
 	@echo "make run    set up what is missing, then run app, Rasa and action server"
@@ -70,6 +70,28 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 $(FRONTEND): node_modules/.package-lock.json .venv/.ready scripts/vendor_frontend.py
 	$(APP_PY) scripts/vendor_frontend.py
+
+# --- browser for the web chat tests -------------------------------------------
+# Playwright drives Debian's Chromium and never downloads a browser of its own.
+# The binary is its own stamp: apt-get runs only while it is missing (as root,
+# or through sudo), after an 'apt-get update' when the package lists are stale.
+
+CHROMIUM := /usr/bin/chromium
+CHROMIUM_PACKAGES := chromium chromium-driver
+
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	else echo "make browser: $@ is missing; install it as root: apt-get install -y $(CHROMIUM_PACKAGES)" >&2; exit 1; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "make browser: $@ is missing and there is no apt-get; install Chromium at $@" >&2; exit 1; fi; \
+	apt="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get"; \
+	echo "make browser: installing $(CHROMIUM_PACKAGES) from Debian"; \
+	$$apt install -y $(CHROMIUM_PACKAGES) \
+	  || { $$apt update && $$apt install -y $(CHROMIUM_PACKAGES); }
+	@test -x $@ || { echo "make browser: apt-get finished but $@ is still missing" >&2; exit 1; }
 
 # --- NLU: gazetteer, spaCy pipeline, trained model --------------------------
 
@@ -103,11 +125,15 @@ run: setup
 ctl:
 	.venv/bin/supervisorctl -c deploy/supervisord.conf $(CMD)
 
-test: setup test-app test-actions test-rasa test-e2e
+test: setup test-app test-browser test-actions test-rasa test-e2e
 	@echo "make test: every suite passed"
 
 test-app: .venv/.ready $(FRONTEND)
 	$(APP_PY) -m pytest tests/app
+
+# The web chat widget in Debian's Chromium, driven by Playwright (tests/browser).
+test-browser: browser .venv/.ready $(FRONTEND) node_modules/.package-lock.json
+	$(APP_PY) -m pytest -p no:cacheprovider tests/browser
 
 test-actions: .venv-rasa/.ready $(SPACY_PIPELINE) $(MODEL)
 	$(RASA_PY) -m pytest -p no:cacheprovider tests/actions tests/rasa

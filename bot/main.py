@@ -14,7 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from bot.api import health, internal
-from bot.channels import webchat
+from bot.channels import telegram, twilio, webchat
+from bot.console import live as console_live
+from bot.console import web as console_web
 from bot.conversations.events import EventHub
 from bot.conversations.rasa_client import RasaClient
 from bot.conversations.service import ConversationService
@@ -54,6 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             senders: dict[str, ChannelSender] = {}
             background: list[asyncio.Task[None]] = []
             # -- channel senders (each channel adds its own) --
+            twilio_api = twilio.TwilioApi.from_settings(settings)
+            senders.update(twilio_api.senders if twilio_api is not None else {})
+            app.state.telegram = await telegram.start(settings)
+            if app.state.telegram is not None:
+                senders[app.state.telegram.sender.channel] = app.state.telegram.sender
             # -- end of channel senders --
             worker = OutboxWorker(
                 session_factory=session_factory,
@@ -95,7 +102,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
             )
             # -- channel background tasks (each channel adds its own) --
+            if twilio_api is not None:
+                background.append(asyncio.create_task(twilio_api.hold_open(), name="twilio-api"))
+            if app.state.telegram is not None:
+                background.append(
+                    asyncio.create_task(app.state.telegram.run(app.state), name="telegram")
+                )
             # -- end of channel background tasks --
+            # -- duty officers' console (issue 6) --
+            app.state.console = console_web.ConsoleState.from_settings(settings)
             try:
                 yield
             finally:
@@ -121,7 +136,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(webchat.router)
     # -- channel routers --
+    app.include_router(twilio.router)
+    app.include_router(telegram.router)
     # -- end of channel routers --
+    # -- duty officers' console (issue 6) --
+    app.include_router(console_web.router)
+    app.include_router(console_live.router)
     app.include_router(internal.router)
     app.include_router(health.router)
     app.include_router(pages.router)

@@ -47,10 +47,22 @@ def main() -> int:
         f"    API docs          {base}/docs\n"
         f"    Rasa server       http://127.0.0.1:{RASA_PORT} (REST channel, auth token)\n"
         f"    action server     http://127.0.0.1:{ACTIONS_PORT}\n"
+        f"{_console_help(base)}"
         "  Press Ctrl-C to stop all three.\n",
         flush=True,
     )
     return 0
+
+
+def _console_help(base: str) -> str:
+    """How to sign in to the duty officers' console (the demo account exists only locally)."""
+    if os.environ.get("CONSULAR_ENVIRONMENT", "local") != "local":
+        return f"    duty console      {base}/console/sign-in\n"
+    try:
+        from bot.seed.demo_console import sign_in_help
+    except ImportError:
+        return f"    duty console      {base}/console/sign-in\n"
+    return sign_in_help(base)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from bot.console import events as console_events
 from bot.conversations import store
 from bot.conversations.events import EventHub
 from bot.conversations.rasa_client import AssistantUnavailable, RasaClient
@@ -254,6 +255,32 @@ class ConversationService:
 
         return await run_in_threadpool(find)
 
+    async def answer_directly(self, conversation_id: str, message_id: int, text: str) -> bool:
+        """Answers a stored message with a fixed system reply instead of a turn.
+
+        For what a channel answers itself (Telegram's /help, "which country is
+        that?" for a location at sea). Returns False, changing nothing, when the
+        bot does not own the conversation or the message was already handled:
+        the caller then runs the turn as for any message.
+        """
+
+        def write() -> list[Message]:
+            with session_scope(self._sessions) as session:
+                conversation = session.get_one(Conversation, conversation_id)
+                inbound = session.get_one(Message, message_id)
+                if (
+                    conversation.owner != Owner.BOT
+                    or inbound.delivery_state != DeliveryState.RECEIVED
+                ):
+                    return []
+                inbound.delivery_state = DeliveryState.HANDLED
+                return [self._outbound(session, conversation, BotReply(text=text), Sender.SYSTEM)]
+
+        async with self._lock(conversation_id):
+            stored = await run_in_threadpool(write)
+        self._publish(conversation_id, stored)
+        return bool(stored)
+
     def process_soon(self, conversation_id: str, message_id: int) -> None:
         """Runs the turn after the webhook has been acknowledged."""
         task = asyncio.create_task(self._process_logged(conversation_id, message_id))
@@ -400,6 +427,7 @@ class ConversationService:
             self._on_queued()
         for message in messages:
             self._hub.publish(conversation_id, _event(transcript_json(message)))
+        console_events.publish_handoffs(self._hub, conversation_id, messages)  # console (issue 6)
 
     # -- units of work, each in its own short session ------------------------------
 

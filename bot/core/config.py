@@ -93,6 +93,19 @@ class Settings(BaseSettings):
     rate_limit_per_endpoint: str = "600/minute"
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
 
+    # -- duty officers' console (issue 6) --
+    # Signs the console's session and sign-in cookies. Empty: a key derived
+    # from CONSULAR_WEBCHAT_SECRET under its own salt (refused in production
+    # while that is a development default).
+    console_secret: str = ""
+    console_session_idle_minutes: int = Field(default=30, gt=0)
+    console_session_max_hours: int = Field(default=12, gt=0)
+    # Between the password and the code: the second step must follow soon.
+    console_signin_pending_minutes: int = Field(default=5, gt=0)
+    # Failed sign-ins (limits-library syntax), counted per account and per client.
+    console_signin_limit_per_account: str = "5/15 minutes"
+    console_signin_limit_per_client: str = "20/15 minutes"
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.environment == "production":

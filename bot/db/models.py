@@ -292,6 +292,8 @@ class Officer(Base):
     phone: Mapped[str | None] = mapped_column(String(PHONE_LENGTH))
     password_hash: Mapped[str] = mapped_column(String(HASH_LENGTH * 4), default="")
     totp_secret: Mapped[str | None] = mapped_column(String(HASH_LENGTH))
+    # The last TOTP time step accepted: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
     presence: Mapped[Presence] = mapped_column(
         _enum(Presence, "presence"), default=Presence.OFFLINE
     )
@@ -521,3 +523,30 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(ACTION_LENGTH))
     subject: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ConsoleSession(Base):
+    """A console sign-in, kept server-side; the cookie holds only a signed random key.
+
+    ``pending`` between the password and the code (whether the password was
+    right is known only here, so the form never tells), then ``active`` until
+    it is signed out or expires (idle and absolute limits from the settings).
+    """
+
+    __tablename__ = "console_session"
+
+    # SHA-256 of the random key in the cookie: a copy of this table opens nothing.
+    id: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    officer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("officer.id", ondelete="CASCADE"), index=True
+    )
+    password_ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The address typed at the first step, to count a failed second step against it.
+    signin_email: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    # The synchronizer token every console form must carry.
+    csrf_token: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    officer: Mapped[Officer | None] = relationship()

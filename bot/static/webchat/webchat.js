@@ -14,8 +14,18 @@
  *   </div>
  *
  * The widget replaces the container's content. Every piece of text from the
- * server (bot, officer or citizen) is written with textContent, never parsed
- * as HTML.
+ * server (bot, officer or citizen) is written with textContent. The one
+ * exception is a guidance reply's `html` (already sanitised by the server):
+ * it is parsed into an inert document with DOMParser, where nothing loads or
+ * runs, and rebuilt element by element from an allow-list (paragraphs, lists,
+ * emphasis, code, line breaks and http/https/mailto/tel links); everything
+ * else is dropped or reduced to its text. No HTML string is ever assigned to
+ * the live page.
+ *
+ * The session (id and token) is kept in sessionStorage, not localStorage: it
+ * survives a reload or a visit to a linked page in the same tab, and is gone
+ * when the tab is closed, so the next person at a shared computer (an
+ * internet cafe, a hotel lobby) cannot open someone else's conversation.
  */
 (function () {
   "use strict";
@@ -29,6 +39,7 @@
   var RECONNECT_BASE_MS = 1000;
   var RECONNECT_MAX_MS = 30000;
   var ANNOUNCEMENTS_KEPT = 6;
+  var RICH_DEPTH_MAX = 16;
   var SCROLL_STICK_PX = 80;
   var LOADING_TEXT = "Loading your conversation\u2026";
 
@@ -79,6 +90,112 @@
     while (node.firstChild) {
       node.removeChild(node.firstChild);
     }
+  }
+
+  /*
+   * Guidance HTML. The server sends an allow-listed subset; this is a second,
+   * independent allow-list, so a mistake on either side is not enough.
+   */
+  var RICH_TAGS = {
+    P: "p",
+    UL: "ul",
+    OL: "ol",
+    LI: "li",
+    STRONG: "strong",
+    B: "strong",
+    EM: "em",
+    I: "em",
+    CODE: "code",
+    BR: "br",
+    A: "a"
+  };
+  var RICH_CLASSES = {
+    p: "webchat__para",
+    ul: "govuk-list govuk-list--bullet webchat__list",
+    ol: "govuk-list govuk-list--number webchat__list",
+    a: "govuk-link"
+  };
+  // Dropped together with everything inside them.
+  var RICH_DROPPED = [
+    "SCRIPT", "STYLE", "TEMPLATE", "NOSCRIPT", "IFRAME", "FRAME", "FRAMESET", "OBJECT",
+    "EMBED", "APPLET", "SVG", "MATH", "IMG", "PICTURE", "VIDEO", "AUDIO", "CANVAS",
+    "FORM", "INPUT", "BUTTON", "SELECT", "TEXTAREA", "HEAD", "TITLE", "META", "LINK", "BASE"
+  ];
+  var LINK_PROTOCOLS = ["https:", "http:", "mailto:", "tel:"];
+
+  /** An absolute URL with an allowed scheme, or null. */
+  function safeHref(raw) {
+    if (typeof raw !== "string" || raw.trim() === "") {
+      return null;
+    }
+    var url;
+    try {
+      url = new URL(raw.trim(), window.location.href);
+    } catch (error) {
+      return null;
+    }
+    return LINK_PROTOCOLS.indexOf(url.protocol) === -1 ? null : url.href;
+  }
+
+  function copyAllowed(from, to, depth) {
+    if (depth > RICH_DEPTH_MAX) {
+      to.appendChild(document.createTextNode(from.textContent || ""));
+      return;
+    }
+    for (var node = from.firstChild; node; node = node.nextSibling) {
+      if (node.nodeType === 3) {
+        to.appendChild(document.createTextNode(node.nodeValue));
+        continue;
+      }
+      if (node.nodeType !== 1) {
+        continue; // comments, processing instructions
+      }
+      var name = String(node.nodeName).toUpperCase();
+      if (RICH_DROPPED.indexOf(name) !== -1) {
+        continue;
+      }
+      var tag = RICH_TAGS[name];
+      var href = tag === "a" ? safeHref(node.getAttribute("href")) : null;
+      if (!tag || (tag === "a" && !href)) {
+        copyAllowed(node, to, depth + 1); // keep the words, lose the element
+        continue;
+      }
+      var copy = document.createElement(tag);
+      if (RICH_CLASSES[tag]) {
+        copy.className = RICH_CLASSES[tag];
+      }
+      if (href) {
+        copy.setAttribute("href", href);
+        copy.setAttribute("rel", "noopener noreferrer");
+      }
+      if (tag !== "br") {
+        copyAllowed(node, copy, depth + 1);
+      }
+      to.appendChild(copy);
+    }
+  }
+
+  /**
+   * The allow-listed content of `html` as a fragment of new elements, or null
+   * when there is nothing to show. DOMParser documents have no browsing
+   * context: their scripts never run and their images never load.
+   */
+  function safeFragment(html) {
+    if (typeof html !== "string" || html.trim() === "" || typeof window.DOMParser !== "function") {
+      return null;
+    }
+    var doc;
+    try {
+      doc = new window.DOMParser().parseFromString(html, "text/html");
+    } catch (error) {
+      return null;
+    }
+    if (!doc || !doc.body) {
+      return null;
+    }
+    var fragment = document.createDocumentFragment();
+    copyAllowed(doc.body, fragment, 0);
+    return (fragment.textContent || "").trim() === "" ? null : fragment;
   }
 
   /** Length in Unicode code points, as the server counts it. */
@@ -222,7 +339,10 @@
       input: this.idPrefix + "input",
       hint: this.idPrefix + "hint",
       error: this.idPrefix + "error",
-      count: this.idPrefix + "count"
+      count: this.idPrefix + "count",
+      summaryTitle: this.idPrefix + "summary-title",
+      live: this.idPrefix + "live",
+      alert: this.idPrefix + "alert"
     };
     this.ids = ids;
 
@@ -256,13 +376,51 @@
       [this.emptyState, this.list]
     );
 
-    // New bot, officer and system messages are read out from here. The log
-    // itself is not live, so the citizen's own words and restored history are
-    // not read again.
+    // New bot, officer and system messages are read out from this log. The
+    // visible transcript itself is not live, so the citizen's own words and a
+    // restored history are not read out again. Urgent replies and errors go
+    // to the assertive region instead, so they interrupt.
     this.announcer = el("div", {
-      className: "govuk-visually-hidden",
-      attrs: { "aria-live": "polite", "aria-atomic": "false", "aria-relevant": "additions" }
+      className: "govuk-visually-hidden webchat__live",
+      attrs: {
+        id: ids.live,
+        role: "log",
+        "aria-live": "polite",
+        "aria-atomic": "false",
+        "aria-relevant": "additions",
+        "aria-label": "New messages"
+      }
     });
+    this.alertRegion = el("div", {
+      className: "govuk-visually-hidden webchat__alert",
+      attrs: {
+        id: ids.alert,
+        "aria-live": "assertive",
+        "aria-atomic": "false",
+        "aria-relevant": "additions"
+      }
+    });
+
+    // A GOV.UK error summary for problems with sending; the same words are
+    // shown next to the field and announced through the assertive region.
+    this.summaryLink = el("a", { attrs: { href: "#" + ids.input } });
+    this.summary = el(
+      "div",
+      {
+        className: "govuk-error-summary webchat__error-summary",
+        attrs: { hidden: true, "aria-labelledby": ids.summaryTitle, tabindex: "-1" }
+      },
+      [
+        el("h" + Math.min(this.headingLevel + 1, 6), {
+          className: "govuk-error-summary__title",
+          text: "There is a problem",
+          attrs: { id: ids.summaryTitle }
+        }),
+        el("div", { className: "govuk-error-summary__body" }, [
+          el("ul", { className: "govuk-list govuk-error-summary__list" }, [el("li", {}, [this.summaryLink])])
+        ])
+      ]
+    );
 
     this.label = el("label", {
       className: "govuk-label govuk-label--s",
@@ -321,7 +479,7 @@
     this.section = el(
       "section",
       { className: "webchat__panel", attrs: { "aria-labelledby": ids.title } },
-      [this.heading, this.connection, this.log, this.announcer, this.form]
+      [this.heading, this.connection, this.log, this.announcer, this.alertRegion, this.summary, this.form]
     );
 
     removeChildren(this.container);
@@ -345,15 +503,23 @@
     this.restartButton.addEventListener("click", function () {
       self.restart();
     });
+    this.summaryLink.addEventListener("click", function (event) {
+      event.preventDefault();
+      self.input.focus();
+    });
   };
 
   Webchat.prototype.bindGlobalEvents = function () {
     var self = this;
     window.addEventListener("online", function () {
-      if (self.session) {
+      if (self.session && !self.wsOpen) {
         self.reconnectNow();
-      } else {
-        self.hideConnection();
+        return;
+      }
+      // The socket may have survived a short outage: just check for anything missed.
+      self.hideConnection();
+      if (self.session) {
+        self.catchUp(true);
       }
     });
     window.addEventListener("offline", function () {
@@ -396,6 +562,9 @@
       if (self.connection.textContent === LOADING_TEXT) {
         self.hideConnection();
       }
+      if (self.session && self.messages.size > 0) {
+        self.announce("Your conversation so far has been restored.");
+      }
       if (self.session) {
         self.connect();
       }
@@ -412,6 +581,7 @@
       if (!res.ok || typeof data.session_id !== "string" || typeof data.token !== "string") {
         var error = new Error("could not start a chat session (HTTP " + res.status + ")");
         error.status = res.status;
+        error.response = res;
         throw error;
       }
       self.session = { sessionId: data.session_id, token: data.token };
@@ -475,7 +645,7 @@
 
   /* ---------------------------------------------------------------- network */
 
-  /** fetch() wrapper: resolves {ok, status, data}; rejects on network failure. */
+  /** fetch() wrapper: resolves {ok, status, data, retryAfter}; rejects on network failure. */
   Webchat.prototype.request = function (method, url, body, token, timeoutMs) {
     var headers = { Accept: "application/json" };
     if (body !== null && body !== undefined) {
@@ -505,7 +675,12 @@
             return null;
           })
           .then(function (data) {
-            return { ok: response.ok, status: response.status, data: data };
+            return {
+              ok: response.ok,
+              status: response.status,
+              data: data,
+              retryAfter: response.headers.get("Retry-After")
+            };
           });
       })
       .finally(function () {
@@ -790,7 +965,11 @@
       return self.request(
         "POST",
         self.sessionUrl("/messages"),
-        { text: record.text, client_message_id: record.clientMessageId },
+        record.typed
+          ? { text: record.text, client_message_id: record.clientMessageId }
+          : // A pressed button: its title is what the citizen (and an officer
+            // reading the transcript) sees; the payload is what the bot acts on.
+            { text: record.shown, payload: record.text, client_message_id: record.clientMessageId },
         self.session.token,
         POST_TIMEOUT_MS
       );
@@ -812,13 +991,19 @@
       .then(function (res) {
         if (res.ok) {
           self.delivered(record, res.data && Array.isArray(res.data.replies) ? res.data.replies : []);
-        } else if (res.status === 422) {
-          self.rejected(record, res.data);
+        } else if (res.status === 422 || res.status === 413 || res.status === 429) {
+          // Refused before it was stored: nothing to retry in place.
+          self.rejected(record, res);
         } else {
           self.failed(record, "Your message was not sent because something went wrong.");
         }
       })
       .catch(function (error) {
+        var res = error && error.response;
+        if (res && (res.status === 429 || res.status === 413 || res.status === 422)) {
+          self.rejected(record, res); // starting the session was refused
+          return;
+        }
         self.failed(
           record,
           error && error.status
@@ -855,21 +1040,36 @@
     });
   };
 
-  Webchat.prototype.rejected = function (record, data) {
-    this.removePending(record);
-    var message = this.validate(record.text);
-    if (!message) {
-      var detail = data && data.detail;
-      message =
-        typeof detail === "string" && detail.length < 200
-          ? detail.replace(/\.$/, "")
-          : "Your message could not be sent. Check it and try again";
+  /** What to tell the citizen when the service refused a message (not stored). */
+  Webchat.prototype.refusal = function (record, res) {
+    if (res.status === 429) {
+      var seconds = parseInt(res.retryAfter || "", 10);
+      var wait =
+        seconds > 0 && seconds <= 120
+          ? "Wait " + seconds + (seconds === 1 ? " second" : " seconds")
+          : "Wait a minute";
+      return "You have sent too many messages in a short time. " + wait + ", then try again";
     }
+    if (res.status === 413) {
+      return "Your message is too long. Make it shorter, then try again";
+    }
+    var problem = this.validate(record.text);
+    if (problem) {
+      return problem;
+    }
+    var detail = res.data && res.data.detail;
+    return typeof detail === "string" && detail.length < 200
+      ? detail.replace(/\.$/, "")
+      : "Your message could not be sent. Check it and try again";
+  };
+
+  Webchat.prototype.rejected = function (record, res) {
+    this.removePending(record);
     if (record.typed && !this.input.value) {
       this.input.value = record.text;
       this.updateCount();
     }
-    this.showError(message);
+    this.showError(this.refusal(record, res));
     this.input.focus();
   };
 
@@ -881,7 +1081,7 @@
     }
     record.failure = message;
     this.setRecordState(record, "failed");
-    this.announce(message + " Use the Try again button to send it again.");
+    this.announce("Error: " + message + " Use the Try again button to send it again.", true);
   };
 
   Webchat.prototype.setSending = function (sending) {
@@ -929,6 +1129,7 @@
       sender: sender,
       text: item.text,
       shown: sender === "citizen" ? this.payloadTitles.get(item.text.trim()) || item.text : item.text,
+      html: sender !== "citizen" && typeof item.html === "string" ? item.html : null,
       urgent: item.urgent === true,
       handoff: item.handoff === true,
       topic: typeof item.topic === "string" ? item.topic : null,
@@ -964,7 +1165,10 @@
   Webchat.prototype.takePending = function (text) {
     var wanted = text.trim();
     for (var i = 0; i < this.pending.length; i += 1) {
-      if (this.pending[i].text.trim() === wanted) {
+      // The server stores what was sent as text: a typed message, or a
+      // pressed button's title (its payload travels separately).
+      var sent = this.pending[i].typed ? this.pending[i].text : this.pending[i].shown;
+      if (sent.trim() === wanted || this.pending[i].text.trim() === wanted) {
         return this.pending.splice(i, 1)[0];
       }
     }
@@ -1022,6 +1226,8 @@
     if (record.country) {
       item.setAttribute("data-country", record.country);
     }
+    // Guidance comes with sanitised HTML; rebuild it from the allow-list.
+    var rich = record.html ? safeFragment(record.html) : null;
     if (record.urgent) {
       item.classList.add("webchat__message--urgent");
       item.appendChild(
@@ -1029,11 +1235,15 @@
           el("span", { className: "govuk-warning-text__icon", text: "!", attrs: { "aria-hidden": "true" } }),
           el("strong", { className: "govuk-warning-text__text webchat__text" }, [
             el("span", { className: "govuk-visually-hidden", text: "Urgent: " }),
-            document.createTextNode(record.shown)
+            document.createTextNode(rich ? "This is urgent." : record.shown)
           ])
         ])
       );
-    } else {
+    }
+    if (rich) {
+      item.classList.add("webchat__message--rich");
+      item.appendChild(el("div", { className: "webchat__rich" }, [rich]));
+    } else if (!record.urgent) {
       item.appendChild(el("p", { className: "webchat__text", text: record.shown }));
     }
     if (record.handoff) {
@@ -1152,10 +1362,12 @@
 
   /* ------------------------------------------------------ announcements/UI */
 
-  Webchat.prototype.announce = function (text) {
-    this.announcer.appendChild(el("p", { text: text }));
-    while (this.announcer.children.length > ANNOUNCEMENTS_KEPT) {
-      this.announcer.removeChild(this.announcer.firstChild);
+  /** Reads `text` out: politely, or at once when `assertive` (urgent replies, errors). */
+  Webchat.prototype.announce = function (text, assertive) {
+    var region = assertive ? this.alertRegion : this.announcer;
+    region.appendChild(el("p", { text: text }));
+    while (region.children.length > ANNOUNCEMENTS_KEPT) {
+      region.removeChild(region.firstChild);
     }
   };
 
@@ -1173,7 +1385,7 @@
           .join(", ") +
         ".";
     }
-    this.announce(text);
+    this.announce(text, record.urgent);
   };
 
   Webchat.prototype.showConnection = function (text) {
@@ -1198,7 +1410,10 @@
       "aria-describedby",
       this.ids.hint + " " + this.ids.error + " " + this.ids.count
     );
-    this.announce("Error: " + message);
+    removeChildren(this.summaryLink);
+    this.summaryLink.appendChild(document.createTextNode(message));
+    this.summary.hidden = false;
+    this.announce("Error: " + message, true);
   };
 
   Webchat.prototype.clearError = function () {
@@ -1207,6 +1422,8 @@
     }
     this.errorMessage.hidden = true;
     removeChildren(this.errorMessage);
+    this.summary.hidden = true;
+    removeChildren(this.summaryLink);
     this.formGroup.classList.remove("govuk-form-group--error");
     this.input.classList.remove("govuk-textarea--error");
     this.input.removeAttribute("aria-invalid");

@@ -208,7 +208,31 @@ def test_widget_uses_the_public_api_and_a_live_region() -> None:
     assert "?after=" in source
     assert "sessionStorage" in source
     assert '"aria-live": "polite"' in source
+    assert 'role: "log"' in source
+    assert '"aria-live": "assertive"' in source
     assert "client_message_id" in source
+    assert "govuk-error-summary" in source
+
+
+def test_widget_rebuilds_guidance_html_from_an_allow_list() -> None:
+    source = WIDGET_JS.read_text(encoding="utf-8")
+
+    # Parsed into an inert document, then copied element by element.
+    assert source.count("parseFromString(") == 1
+    assert "text/html" in source
+    allowed = re.search(r"var RICH_TAGS = \{(.*?)\};", source, re.S)
+    assert allowed is not None
+    tags = set(re.findall(r'"([a-z]+)"', allowed.group(1)))
+    assert tags == {"p", "ul", "ol", "li", "strong", "em", "code", "br", "a"}
+    assert 'LINK_PROTOCOLS = ["https:", "http:", "mailto:", "tel:"]' in source
+
+
+def test_phase_banner_sits_in_the_header_landmark(client: TestClient) -> None:
+    html = client.get("/").text
+
+    header = html[html.index("<header>") : html.index("</header>")]
+    assert "govuk-phase-banner" in header
+    assert "govuk-header" in header
 
 
 def test_stylesheet_keeps_plain_text_line_breaks() -> None:

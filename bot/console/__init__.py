@@ -1,0 +1,1 @@
+"""The duty officers' console: sign-in, the queue, and conversations taken over."""
