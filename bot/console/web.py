@@ -621,7 +621,9 @@ async def take_over(request: Request, conversation_id: str) -> Response:
     def run(session: Session, officer: Officer, handoff: Handoff | None, _f: FormData) -> _Done:
         assert handoff is not None
         taken = actions.take_over(session=session, officer=officer, handoff_id=handoff.id)
-        return _Done("taken", [], False, "taken", urgent=taken.priority > 0)
+        joined = actions.announce(session=session, officer=officer, handoff=taken, joined=True)
+        items, queued = _sent(joined)
+        return _Done("taken", items, queued, "taken", urgent=taken.priority > 0)
 
     return await _act(request, conversation_id, run)
 
@@ -671,7 +673,9 @@ async def transfer(request: Request, conversation_id: str) -> Response:
         if colleague is None:
             raise actions.HandoffError("Choose a colleague.")
         actions.transfer(session=session, officer=officer, handoff_id=handoff.id, to=colleague)
-        return _Done("transferred", [], False, "transferred", urgent=handoff.priority > 0)
+        passed = actions.announce(session=session, officer=colleague, handoff=handoff, joined=False)
+        items, queued = _sent(passed)
+        return _Done("transferred", items, queued, "transferred", urgent=handoff.priority > 0)
 
     return await _act(request, conversation_id, run)
 

@@ -102,6 +102,18 @@ def take_over(*, session: Session, officer: Officer, handoff_id: int) -> Handoff
     return handoff
 
 
+def announce(*, session: Session, officer: Officer, handoff: Handoff, joined: bool) -> Message:
+    """Tells the citizen that an officer has joined (or taken over from a colleague)."""
+    first_name = officer.name.split()[0] if officer.name.strip() else "a colleague"
+    text = (
+        f"A consular officer, {first_name}, has joined this conversation and will reply here."
+        if joined
+        else f"Your conversation has been passed to another consular officer, {first_name}, "
+        "who will reply here."
+    )
+    return _send(session, handoff.conversation, BotReply(text=text), Sender.SYSTEM)
+
+
 def reply(*, session: Session, officer: Officer, handoff_id: int, text: str) -> Message:
     """Sends the officer's words to the citizen's channel (through the outbox)."""
     text = text.strip()

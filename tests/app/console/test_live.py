@@ -68,6 +68,9 @@ def test_a_conversation_page_gets_the_citizens_messages_and_colleagues_actions(
         assert message["message"]["sender"] == "citizen"
         assert message["message"]["text"] == "<b>please hurry</b>"  # inserted as text by the page
         post(second_client, session_id, "take-over", bob_token, handoff_id=handoff.id)
+        joined = console.receive_json()  # the citizen is told who joined
+        assert joined["type"] == "message" and joined["message"]["sender"] == "system"
+        assert "Bob, has joined" in joined["message"]["text"]
         taken = console.receive_json()
         assert taken["type"] == "queue"
         assert (taken["change"], taken["by"]) == ("taken", "Bob Officer")

@@ -332,3 +332,26 @@ def test_view_is_audited(session_factory: sessionmaker[Session]) -> None:
         )
     with session_factory() as session:
         assert session.scalars(select(AuditEvent.action)).all() == ["conversation.view"]
+
+
+def test_the_citizen_is_told_who_joined_and_who_took_over(
+    session_factory: sessionmaker[Session],
+) -> None:
+    _, handoff_id = queue_conversation(session_factory, channel="whatsapp")
+    alice = make_officer(session_factory, "alice@fcdo.test")
+    bob = make_officer(session_factory, "bob@fcdo.test")
+    with session_scope(session_factory) as session:
+        handoff = actions.take_over(
+            session=session, officer=officer(session, alice), handoff_id=handoff_id
+        )
+        joined = actions.announce(
+            session=session, officer=officer(session, alice), handoff=handoff, joined=True
+        )
+        passed = actions.announce(
+            session=session, officer=officer(session, bob), handoff=handoff, joined=False
+        )
+        texts = (joined.text, passed.text)
+        states = (joined.delivery_state, passed.delivery_state)
+    assert "Alice, has joined this conversation" in texts[0]
+    assert "passed to another consular officer, Bob" in texts[1]
+    assert states == (DeliveryState.QUEUED, DeliveryState.QUEUED)  # through the outbox
