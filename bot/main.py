@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI, Request
@@ -23,6 +24,7 @@ from bot.conversations.service import ConversationService
 from bot.core.config import Settings, get_settings
 from bot.core.ratelimit import BodySizeLimit, RateLimiter
 from bot.db.session import make_engine, make_session_factory
+from bot.handoff.escalation import Escalator, TwilioSmsPager
 from bot.outbox.sending import ChannelSender
 from bot.outbox.store import Backoff
 from bot.outbox.worker import OutboxWorker
@@ -111,6 +113,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # -- end of channel background tasks --
             # -- duty officers' console (issue 6) --
             app.state.console = console_web.ConsoleState.from_settings(settings)
+            # -- escalation: page the on-call supervisor for urgent waits --
+            app.state.escalator = Escalator(
+                session_factory=session_factory,
+                pager=(
+                    TwilioSmsPager(client=twilio_api.client, from_=settings.twilio_sms_from)
+                    if twilio_api is not None and settings.twilio_sms_from
+                    else None
+                ),
+                after=timedelta(seconds=settings.escalation_after_seconds),
+                repeat=timedelta(seconds=settings.escalation_repeat_seconds),
+                console_url=f"{settings.public_base_url.rstrip('/')}/console",
+            )
+            background.append(
+                asyncio.create_task(
+                    app.state.escalator.run(settings.escalation_poll_seconds), name="escalation"
+                )
+            )
             try:
                 yield
             finally:

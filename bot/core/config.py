@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     console_signin_limit_per_account: str = "5/15 minutes"
     console_signin_limit_per_client: str = "20/15 minutes"
 
+    # Urgent handoffs nobody has taken page the on-call supervisor by SMS.
+    escalation_after_seconds: float = Field(default=300.0, gt=0)
+    escalation_repeat_seconds: float = Field(default=300.0, gt=0)
+    escalation_poll_seconds: float = Field(default=15.0, gt=0)
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.environment == "production":
