@@ -40,6 +40,7 @@ LIFE_AT_RISK = frozenset(
 SAMARITANS = "+44 330 094 5717"
 OUT_OF_SCOPE = "out-of-scope"
 HUMAN_AGENT = "human-agent"
+OFFERED = "officer_offered"
 ADVISE_AGAINST = {
     "all": "The FCDO advises against all travel to {name}.",
     "all-but-essential": "The FCDO advises against all but essential travel to {name}.",
@@ -116,7 +117,10 @@ class ActionAnswerTopic(Action):
         if not topic:
             dispatcher.utter_message(response="utter_ask_how_to_help")
             return []
-        events: List[EventType] = []
+        events: List[EventType] = clear_offer(tracker)
+        if topic == HUMAN_AGENT:
+            # Handing over to an officer ends whatever form was running.
+            events += end_form(tracker)
         if topic in URGENT_TOPICS:
             dispatcher.utter_message(
                 json_message=reply(
@@ -128,7 +132,7 @@ class ActionAnswerTopic(Action):
                 )
             )
             # An emergency ends whatever form was running.
-            events = [ActiveLoop(None), SlotSet("requested_slot", None)]
+            events += [ActiveLoop(None), SlotSet("requested_slot", None)]
         try:
             dispatcher.utter_message(json_message=await self._answer(topic, country))
         except consular_api.ConsularApiError:
@@ -152,6 +156,52 @@ class ActionAnswerTopic(Action):
         if topic == HUMAN_AGENT:
             payload["handoff"] = True
         return payload
+
+
+def end_form(tracker: Tracker) -> List[EventType]:
+    """Events that end the active form, if there is one."""
+    if not (tracker.active_loop or {}).get("name"):
+        return []
+    return [ActiveLoop(None), SlotSet("requested_slot", None)]
+
+
+def clear_offer(tracker: Tracker) -> List[EventType]:
+    """Clears a pending offer of an officer once something else has been answered."""
+    return [SlotSet(OFFERED, None)] if tracker.get_slot(OFFERED) else []
+
+
+class ActionHandOff(Action):
+    """A "yes" to the offer of an officer: hands the conversation over, as "human please" does."""
+
+    def name(self) -> Text:
+        return "action_hand_off"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        """Sends the human-agent answer (handoff) and ends any form."""
+        country: Optional[str] = tracker.get_slot("country")
+        try:
+            payload = await ActionAnswerTopic()._answer(HUMAN_AGENT, country)
+        except consular_api.ConsularApiError:
+            logger.warning("human-agent answer failed", exc_info=True)
+            payload = holding_reply(topic=HUMAN_AGENT, country=country)
+        dispatcher.utter_message(json_message=payload)
+        return [SlotSet("topic", HUMAN_AGENT), *clear_offer(tracker), *end_form(tracker)]
+
+
+class ActionDeclineOfficer(Action):
+    """A "no" to the offer of an officer: carry on with the assistant."""
+
+    def name(self) -> Text:
+        return "action_decline_officer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        """Asks what the citizen needs and clears the offer."""
+        dispatcher.utter_message(response="utter_ask_how_to_help")
+        return clear_offer(tracker)
 
 
 class ActionAskCountry(Action):
@@ -185,14 +235,23 @@ class ActionNotUnderstood(Action):
         except consular_api.ConsularApiError:
             dispatcher.utter_message(json_message=holding_reply(topic=OUT_OF_SCOPE))
             return []
+        events: List[EventType] = []
         if misses_in_a_row(tracker) >= 2:
             payload["text"] += "\n\nWould you like to talk to a consular officer instead?"
             payload["buttons"] = [
                 {"title": "Yes, talk to an officer", "payload": "/human_agent"},
                 {"title": "No, thanks", "payload": "/deny"},
             ]
+            # A typed "yes" or "no" answers the offer (rules in data/rules).
+            events.append(SlotSet(OFFERED, True))
+        else:
+            events += clear_offer(tracker)
         dispatcher.utter_message(json_message=payload)
-        return [SlotSet("topic", OUT_OF_SCOPE)]
+        if (tracker.active_loop or {}).get("name"):
+            # The form's question is still open: keep the topic it is for, so
+            # that the country, when it comes, answers the right question.
+            return events
+        return [SlotSet("topic", OUT_OF_SCOPE), *events]
 
 
 MISSED_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})

@@ -1,8 +1,10 @@
 """Parses texts with a trained Rasa model (run in the Rasa environment).
 
 Usage: nlu_predict.py MODEL INPUT OUTPUT. Reads JSON lines {"text": ...} and
-writes {"text", "intent", "confidence", "countries"} lines (Rasa logs to
-stdout, so results go to a file). Used by the benchmark.
+writes {"text", "intent", "confidence", "countries", "urgent_override"} lines
+(Rasa logs to stdout, so results go to a file). ``urgent_override`` is why
+the urgent safety net (components/urgent_cues.py) made the message urgent, or
+null. Used by the benchmark and tests/rasa/test_accuracy.py.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ async def _predict(model: str, texts: list) -> list:
                     for entity in parsed.get("entities", [])
                     if entity.get("entity") == "country"
                 ],
+                "urgent_override": parsed.get("urgent_override"),
             }
         )
     return results

@@ -11,10 +11,17 @@
    ``rasa init`` model served by ``rasa run`` on this machine, now.
 
 Prints a report and writes results/bench.json.
+
+``python -m bench.run --part heldout`` runs parts 2 and 3 only (one training,
+no stack; a minute or two): the quick loop for NLU work. It writes
+results/bench-heldout.json and lists the held-out urgent messages that got no
+urgent topic. ``--seed`` draws another split, to check that a change
+generalises rather than fitting one split.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -42,10 +49,20 @@ RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 RASA_PY = ROOT / ".venv-rasa" / "bin" / "python"
 STOCK_DIR = ROOT / "build" / "bench" / "stock"
 RESULTS = ROOT / "results" / "bench.json"
+HELD_OUT_RESULTS = ROOT / "results" / "bench-heldout.json"
 SEED = 20261123
 HELD_OUT_SHARE = 0.2
 GENERATED = "out-of-scope-clinc.yml"  # not "our own examples": always trained on
-SMALL_TALK = {"greet", "goodbye", "thanks", "bot_challenge", "affirm", "deny", "inform_country"}
+SMALL_TALK = {
+    "greet",
+    "goodbye",
+    "thanks",
+    "bot_challenge",
+    "affirm",
+    "deny",
+    "inform_country",
+    "inform_person",
+}
 NO_GUIDANCE_TOPICS = {None, "out-of-scope"}
 TARGETS = {
     "travel_topic_accuracy": 0.95,
@@ -99,9 +116,11 @@ def load_examples() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     return own, generated
 
 
-def split(own: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+def split(
+    own: list[dict[str, str]], seed: int = SEED
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """A seeded, per-intent split: a fifth of each intent is held out."""
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     by_intent: dict[str, list[dict[str, str]]] = defaultdict(list)
     for row in own:
         by_intent[row["intent"]].append(row)
@@ -163,9 +182,9 @@ def classification_report(gold: list[str | None], predicted: list[str | None]) -
     }
 
 
-def held_out(work: Path) -> dict[str, Any]:
+def held_out(work: Path, seed: int = SEED) -> dict[str, Any]:
     own, generated = load_examples()
-    train, test = split(own)
+    train, test = split(own, seed)
     log(
         f"held-out split: {len(train)} own examples trained (+{len(generated)} generated), "
         f"{len(test)} held out"
@@ -192,7 +211,8 @@ def held_out(work: Path) -> dict[str, Any]:
         cwd=ROOT,
         check=True,
         stdout=subprocess.DEVNULL,
-        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
+        # make sets these; python -m bench.run on its own must not phone home either.
+        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"},
     )
     train_seconds = time.monotonic() - started
     write_jsonl([{"text": r["text"]} for r in test], work / "test_in.jsonl")
@@ -230,12 +250,20 @@ def held_out(work: Path) -> dict[str, Any]:
             for r in read_jsonl(path)
         ]
 
+    ours = predicted(work / "ours.jsonl")
     return {
+        "seed": seed,
         "train_examples": len(train) + len(generated),
         "held_out_examples": len(test),
         "train_seconds": round(train_seconds, 1),
-        "ours": classification_report(gold, predicted(work / "ours.jsonl")),
+        "ours": classification_report(gold, ours),
         "baseline": classification_report(gold, predicted(work / "baseline.jsonl")),
+        # Held-out urgent messages that got no urgent handling, for diagnosis.
+        "urgent_misses": [
+            {"text": row["text"], "expected": g, "got": p}
+            for row, g, p in zip(test, gold, ours, strict=True)
+            if g in URGENT_SLUGS and p not in URGENT_SLUGS
+        ],
     }
 
 
@@ -462,19 +490,72 @@ def run_stock(work: Path) -> dict[str, Any]:
 # -- report -----------------------------------------------------------------------
 
 
+def print_held_out(held: dict[str, Any]) -> None:
+    print("\n=== 2-3. Held-out fifth of own examples: ours vs TF-IDF + logistic regression ===")
+    print(
+        f"{held['held_out_examples']} held out (seed {held.get('seed', SEED)}); "
+        f"ours trained in {held['train_seconds']} s"
+    )
+    print(f"{'topic':28} {'ours P':>7} {'ours R':>7} {'base P':>7} {'base R':>7} {'n':>4}")
+    for topic, row in held["ours"]["per_topic"].items():
+        base = held["baseline"]["per_topic"].get(topic, {"precision": 0, "recall": 0})
+        print(
+            f"{topic:28} {row['precision']:7.3f} {row['recall']:7.3f} "
+            f"{base['precision']:7.3f} {base['recall']:7.3f} {row['support']:4}"
+        )
+    for key in ("accuracy", "in_scope_accuracy", "urgent_recall", "urgent_exact_recall"):
+        print(f"{key:28} ours {held['ours'][key]:.3f}   baseline {held['baseline'][key]:.3f}")
+    for miss in held.get("urgent_misses", []):
+        print(f"  urgent miss: {miss['text']!r} expected {miss['expected']} got {miss['got']}")
+
+
 def check(name: str, value: float, target: float, higher_is_better: bool = True) -> str:
     ok = value >= target if higher_is_better else value <= target
     sign = ">=" if higher_is_better else "<="
     return f"{'PASS' if ok else 'FAIL'}  {name}: {value:.3f} (target {sign} {target})"
 
 
+def main_held_out(seed: int) -> int:
+    """Parts 2 and 3 only: the held-out split against the baseline."""
+    results: dict[str, Any] = {"machine": {"cores": os.cpu_count()}}
+    with tempfile.TemporaryDirectory(prefix="bench-heldout-") as folder:
+        log(f"2-3. held-out split (seed {seed}): training a model without the held-out fifth")
+        results["held_out"] = held_out(Path(folder), seed)
+    RESULTS.parent.mkdir(exist_ok=True)
+    HELD_OUT_RESULTS.write_text(json.dumps(results, indent=2))
+    print_held_out(results["held_out"])
+    held = results["held_out"]
+    print("\n=== Targets ===")
+    urgent = held["ours"]["urgent_recall"]
+    print(check("urgent recall (held out)", urgent, TARGETS["urgent_recall"]))
+    print(
+        check(
+            "in-scope accuracy minus baseline",
+            held["ours"]["in_scope_accuracy"] - held["baseline"]["in_scope_accuracy"],
+            0.0001,
+        )
+    )
+    return 0
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--part",
+        choices=("all", "heldout"),
+        default="all",
+        help="all: the whole benchmark (default); heldout: parts 2-3 only, a minute or two",
+    )
+    parser.add_argument("--seed", type=int, default=SEED, help="seed of the held-out split")
+    arguments = parser.parse_args()
+    if arguments.part == "heldout":
+        return main_held_out(arguments.seed)
     results: dict[str, Any] = {"machine": {"cores": os.cpu_count()}}
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
         work = Path(folder)
         log("2-3. held-out split: training a model without the held-out fifth")
         results["held_out"] = held_out(
-            work / "heldout" if (work / "heldout").mkdir() is None else work
+            work / "heldout" if (work / "heldout").mkdir() is None else work, arguments.seed
         )
         log("1. starting the stack for the public benchmark and the load test")
         stack = start_stack(work / "stack" if (work / "stack").mkdir() is None else work)
@@ -514,17 +595,7 @@ def print_report(results: dict[str, Any]) -> None:
     print(f"  out-of-scope answered as: {public['oos_answered_as']}")
     for miss in public["travel_misses"]:
         print(f"  miss: {miss['text']!r} expected {miss['expected']} got {miss['got']}")
-    print("\n=== 2-3. Held-out fifth of own examples: ours vs TF-IDF + logistic regression ===")
-    print(f"{held['held_out_examples']} held out; ours trained in {held['train_seconds']} s")
-    print(f"{'topic':28} {'ours P':>7} {'ours R':>7} {'base P':>7} {'base R':>7} {'n':>4}")
-    for topic, row in held["ours"]["per_topic"].items():
-        base = held["baseline"]["per_topic"].get(topic, {"precision": 0, "recall": 0})
-        print(
-            f"{topic:28} {row['precision']:7.3f} {row['recall']:7.3f} "
-            f"{base['precision']:7.3f} {base['recall']:7.3f} {row['support']:4}"
-        )
-    for key in ("accuracy", "in_scope_accuracy", "urgent_recall", "urgent_exact_recall"):
-        print(f"{key:28} ours {held['ours'][key]:.3f}   baseline {held['baseline'][key]:.3f}")
+    print_held_out(held)
     print("\n=== 4. Latency through the web chat API vs stock rasa init (rasa run REST) ===")
     for label, key in (
         ("1 conversation", "1_conversation"),

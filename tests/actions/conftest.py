@@ -172,6 +172,7 @@ def tracker(
     text: str = "",
     intent: str = "contact_embassy",
     events: Optional[List[Dict[str, Any]]] = None,
+    active_loop: Optional[str] = None,
 ) -> Tracker:
     """A tracker as the action server receives it, with the given slots and history."""
     return Tracker(
@@ -181,6 +182,6 @@ def tracker(
         events=events or [user_event(intent, text)],
         paused=False,
         followup_action=None,
-        active_loop={},
+        active_loop={"name": active_loop} if active_loop else {},
         latest_action_name="post_form",
     )

@@ -13,6 +13,8 @@ from actions.topics import (
     URGENT_TOPICS,
     ActionAnswerTopic,
     ActionAskCountry,
+    ActionDeclineOfficer,
+    ActionHandOff,
     ActionNotUnderstood,
 )
 from tests.actions.conftest import TOKEN, FakeInternalApi, tracker, user_event
@@ -148,3 +150,95 @@ def test_two_misses_in_a_row_offer_an_officer(internal_api: FakeInternalApi) -> 
     messages, _ = run(ActionNotUnderstood(), intent="nlu_fallback", events=history)
     [reply] = [message["custom"] for message in messages]
     assert [button["payload"] for button in reply["buttons"]] == ["/human_agent", "/deny"]
+
+
+def slot_events(events: List[Dict[str, Any]]) -> Dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+def ends_the_form(events: List[Dict[str, Any]]) -> bool:
+    return {"event": "active_loop", "name": None} in [
+        {"event": e["event"], "name": e.get("name")} for e in events
+    ] and slot_events(events).get("requested_slot", "kept") is None
+
+
+def test_two_misses_set_the_offer_one_miss_clears_it(internal_api: FakeInternalApi) -> None:
+    history = [user_event("out_of_scope"), user_event("nlu_fallback")]
+    _, events = run(ActionNotUnderstood(), intent="nlu_fallback", events=history)
+    assert slot_events(events) == {"topic": "out-of-scope", "officer_offered": True}
+    history = [user_event("greet"), user_event("nlu_fallback")]
+    _, events = run(
+        ActionNotUnderstood(),
+        intent="nlu_fallback",
+        events=history,
+        slots={"officer_offered": True},
+    )
+    assert slot_events(events) == {"topic": "out-of-scope", "officer_offered": None}
+
+
+def test_a_miss_while_a_form_asks_keeps_the_topic(internal_api: FakeInternalApi) -> None:
+    messages, events = run(
+        ActionNotUnderstood(),
+        intent="out_of_scope",
+        slots={"topic": "entry-requirements"},
+        active_loop="country_form",
+    )
+    assert messages[0]["custom"]["topic"] == "out-of-scope"
+    assert "topic" not in slot_events(events)
+    assert not ends_the_form(events)
+
+
+def test_asking_for_a_person_while_a_form_asks_ends_the_form(
+    internal_api: FakeInternalApi,
+) -> None:
+    messages, events = run(
+        ActionAnswerTopic(), slots={"topic": "human-agent"}, active_loop="country_form"
+    )
+    assert messages[0]["custom"]["handoff"] is True
+    assert ends_the_form(events)
+
+
+def test_an_answer_without_a_form_leaves_the_loop_alone(internal_api: FakeInternalApi) -> None:
+    _, events = run(ActionAnswerTopic(), slots={"topic": "human-agent"})
+    assert events == []
+
+
+def test_an_answer_clears_a_pending_offer(internal_api: FakeInternalApi) -> None:
+    _, events = run(
+        ActionAnswerTopic(), slots={"topic": "emergency-money", "officer_offered": True}
+    )
+    assert slot_events(events) == {"officer_offered": None}
+
+
+def test_yes_to_the_offer_hands_over(internal_api: FakeInternalApi) -> None:
+    messages, events = run(
+        ActionHandOff(), intent="affirm", slots={"officer_offered": True, "country": "ES"}
+    )
+    [reply] = [message["custom"] for message in messages]
+    assert reply["handoff"] is True and reply["topic"] == "human-agent"
+    assert slot_events(events) == {"topic": "human-agent", "officer_offered": None}
+
+
+def test_yes_to_the_offer_while_a_form_asks_ends_it(internal_api: FakeInternalApi) -> None:
+    _, events = run(
+        ActionHandOff(),
+        intent="affirm",
+        slots={"officer_offered": True, "topic": "travel-advice"},
+        active_loop="country_form",
+    )
+    assert ends_the_form(events)
+
+
+def test_yes_to_the_offer_hands_over_even_if_the_api_is_down(
+    internal_api: FakeInternalApi,
+) -> None:
+    internal_api.status = 500
+    messages, _ = run(ActionHandOff(), intent="affirm", slots={"officer_offered": True})
+    [reply] = [message["custom"] for message in messages]
+    assert reply["handoff"] is True and CONSULAR_LINE in reply["text"]
+
+
+def test_no_to_the_offer_carries_on() -> None:
+    messages, events = run(ActionDeclineOfficer(), intent="deny", slots={"officer_offered": True})
+    assert messages[0]["response"] == "utter_ask_how_to_help"
+    assert slot_events(events) == {"officer_offered": None}
