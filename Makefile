@@ -41,7 +41,7 @@ GAZETTEER := build/gazetteer.jsonl
 FRONTEND := bot/static/vendor/govuk/govuk-frontend.min.css
 DB_STAMP := $(CONSULAR_VAR_DIR)/.db-ready
 
-.PHONY: help setup run ctl bench test test-app test-browser test-actions test-rasa test-e2e lint bench clean browser
+.PHONY: help setup run ctl bench bench-console test test-app test-browser test-actions test-rasa test-e2e lint bench clean browser
 
 help:
 	@echo "make run    set up what is missing, then run app, Rasa and action server"
@@ -149,6 +149,12 @@ test-e2e: setup
 # a stock 'rasa init' model (trained once into build/bench). Not part of make test.
 bench: setup
 	$(APP_PY) -m bench.run
+	$(APP_PY) -m bench.console
+
+# Console latency (issue 6): citizen to console websocket and officer reply to the
+# channel's API, with 50 conversations queued; writes results/bench-console.json.
+bench-console: .venv/.ready
+	$(APP_PY) -m bench.console
 
 lint: .venv/.ready
 	.venv/bin/ruff check bot tests migrations scripts actions components bench

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from bot.api import health, internal
 from bot.channels import telegram, twilio, webchat
 from bot.console import live as console_live
+from bot.console import presence as console_presence
 from bot.console import web as console_web
 from bot.conversations.events import EventHub
 from bot.conversations.rasa_client import RasaClient
@@ -113,6 +114,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # -- end of channel background tasks --
             # -- duty officers' console (issue 6) --
             app.state.console = console_web.ConsoleState.from_settings(settings)
+            background.append(
+                asyncio.create_task(
+                    console_presence.run_sweeps(
+                        session_factory, app.state.console.policy, console_presence.SWEEP_SECONDS
+                    ),
+                    name="console-sessions",
+                )
+            )
             # -- escalation: page the on-call supervisor for urgent waits --
             app.state.escalator = Escalator(
                 session_factory=session_factory,

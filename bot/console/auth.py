@@ -7,6 +7,8 @@ never says which part was wrong. Failures are counted per account and per
 client. A session's cookie holds only a signed random key; the database
 keeps its SHA-256, its stage, its CSRF token and its times, so signing out
 really ends it and expiry (idle and absolute) is decided here.
+When an officer's last live session expires, they are set offline, so
+the rota stops counting them as available (see :mod:`bot.console.presence`).
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot import audit
 from bot.core.config import Settings
-from bot.db.models import ConsoleSession, Officer, utcnow
+from bot.db.models import ConsoleSession, Officer, Presence, utcnow
 
 SESSION_COOKIE = "consular_console"
 # Before there is a session: the sign-in form's CSRF token (signed double submit).
@@ -281,6 +284,10 @@ def load(
     if expired(row, policy, now):
         session.delete(row)
         session.flush()
+        if row.stage == STAGE_ACTIVE and row.officer_id is not None:
+            offline_unless_signed_in(
+                session=session, officer_id=row.officer_id, policy=policy, now=now
+            )
         return None
     if stage == STAGE_ACTIVE:
         if row.officer is None or not row.officer.active:
@@ -309,20 +316,105 @@ def end(*, session: Session, key: str | None) -> ConsoleSession | None:
     return row
 
 
-def purge_expired(*, session: Session, policy: SessionPolicy, now: datetime | None = None) -> int:
-    """Removes sessions past their limits (called now and then, on sign-in)."""
+def _expired_filter(policy: SessionPolicy, now: datetime) -> ColumnElement[bool]:
+    return or_(
+        (ConsoleSession.stage == STAGE_PENDING)
+        & (ConsoleSession.created_at < now - policy.pending),
+        ConsoleSession.created_at < now - policy.absolute,
+        ConsoleSession.last_seen_at < now - policy.idle,
+    )
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """What a purge did: sessions removed, officers it set offline (their emails)."""
+
+    sessions: int
+    offline: list[str]
+
+
+def expire(*, session: Session, policy: SessionPolicy, now: datetime | None = None) -> Expiry:
+    """Removes sessions past their limits; their officers go offline unless still signed in.
+
+    An officer whose last live session ended without signing out (the browser
+    closed, the idle or absolute limit passed) is no longer at the console, so
+    the rota must not count them as available.
+    """
     now = now or utcnow()
+    found = session.execute(
+        select(ConsoleSession.id, ConsoleSession.officer_id, ConsoleSession.stage).where(
+            _expired_filter(policy, now)
+        )
+    ).all()
+    if not found:
+        return Expiry(sessions=0, offline=[])
+    # Deleted by id and only if still expired: a session used since it was read stays.
     result = session.execute(
         delete(ConsoleSession).where(
-            or_(
-                (ConsoleSession.stage == STAGE_PENDING)
-                & (ConsoleSession.created_at < now - policy.pending),
-                ConsoleSession.created_at < now - policy.absolute,
-                ConsoleSession.last_seen_at < now - policy.idle,
-            )
+            ConsoleSession.id.in_([row.id for row in found]), _expired_filter(policy, now)
         )
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    owners = sorted(
+        {row.officer_id for row in found if row.stage == STAGE_ACTIVE and row.officer_id}
+    )
+    offline = []
+    for officer_id in owners:
+        officer = offline_unless_signed_in(
+            session=session, officer_id=officer_id, policy=policy, now=now
+        )
+        if officer is not None:
+            offline.append(officer.email)
+    return Expiry(sessions=int(result.rowcount or 0), offline=offline)  # type: ignore[attr-defined]
+
+
+def purge_expired(*, session: Session, policy: SessionPolicy, now: datetime | None = None) -> int:
+    """Removes sessions past their limits (on sign-in and by the app's periodic sweep)."""
+    return expire(session=session, policy=policy, now=now).sessions
+
+
+def _live(policy: SessionPolicy, now: datetime) -> ColumnElement[bool]:
+    return (
+        (ConsoleSession.stage == STAGE_ACTIVE)
+        & (ConsoleSession.created_at >= now - policy.absolute)
+        & (ConsoleSession.last_seen_at >= now - policy.idle)
+    )
+
+
+def offline_unless_signed_in(
+    *, session: Session, officer_id: int, policy: SessionPolicy, now: datetime | None = None
+) -> Officer | None:
+    """Sets the officer offline when no live session of theirs is left; returns them if so.
+
+    One conditional UPDATE, so a sign-in that commits a new session at the
+    same moment is never overwritten with "offline".
+    """
+    now = now or utcnow()
+    officer = session.get(Officer, officer_id)
+    if officer is None or officer.presence == Presence.OFFLINE:
+        return None
+    was = officer.presence.value
+    signed_in = (
+        select(ConsoleSession.id)
+        .where(ConsoleSession.officer_id == officer_id, _live(policy, now))
+        .exists()
+    )
+    changed = session.execute(
+        update(Officer)
+        .where(Officer.id == officer_id, Officer.presence != Presence.OFFLINE, ~signed_in)
+        .values(presence=Presence.OFFLINE, presence_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    session.refresh(officer)
+    audit.record(
+        session=session,
+        actor="system",
+        action="console.session_expired",
+        subject=officer.email,
+        details={"presence": Presence.OFFLINE.value, "was": was},
+    )
+    return officer
 
 
 def find_officer(*, session: Session, email: str) -> Officer | None:
