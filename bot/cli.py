@@ -14,7 +14,9 @@ from bot.channels import telegram_bot
 from bot.console import officers
 from bot.core.config import get_settings
 from bot.db.migrate import upgrade_to_head
+from bot.db.models import utcnow
 from bot.db.session import make_engine, make_session_factory, session_scope
+from bot.handoff import rota
 from bot.importer import KINDS, import_rows, read_rows
 from bot.seed import demo_console, seed_all
 
@@ -124,6 +126,11 @@ def _officers(args: argparse.Namespace) -> int:
                     on_call=args.on_call,
                 )
                 print(f"{len(shifts)} shift(s) added for {args.email.strip().lower()}")
+            elif args.action == "rota":
+                report = rota.coverage_report(rota.load_officers(session), utcnow())
+                print("\n".join(report))
+                if any(line.startswith("GAP") for line in report):
+                    return 1
             else:
                 print("\n".join(officers.listing(session)) or "no officers yet")
     except officers.OfficerError as exc:
@@ -171,6 +178,9 @@ def _officers_parser(commands: Any) -> None:
     shift_add.add_argument("--ends", required=True, help="HH:MM local")
     shift_add.add_argument("--on-call", action="store_true", help="a supervisor on call")
     actions.add_parser("list", help="list officers")
+    actions.add_parser(
+        "rota", help="who is on duty now and the hours of the next week nobody covers"
+    )
     actions.add_parser("demo-code", help="the local demo officer's current sign-in code")
     group.set_defaults(handler=_officers)
 

@@ -89,3 +89,29 @@ def gaps(officers: Iterable[Officer], start: datetime, days: int = 7) -> list[da
         for moment in (hour + timedelta(hours=step) for step in range(days * 24))
         if not on_duty(officers, moment)
     ]
+
+
+def gap_ranges(uncovered: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Consecutive uncovered hours joined into (start, end) ranges."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for hour in uncovered:
+        if ranges and ranges[-1][1] == hour:
+            ranges[-1] = (ranges[-1][0], hour + timedelta(hours=1))
+        else:
+            ranges.append((hour, hour + timedelta(hours=1)))
+    return ranges
+
+
+def coverage_report(officers: Iterable[Officer], now: datetime, days: int = 7) -> list[str]:
+    """Who is on duty now, and every hour of the coming week nobody covers (UTC)."""
+    officers = list(officers)
+    lines = []
+    duty = on_duty(officers, now)
+    names = ", ".join(sorted(officer.name for officer in duty)) or "nobody"
+    lines.append(f"on duty now ({now:%a %H:%M} UTC): {names}")
+    ranges = gap_ranges(gaps(officers, now, days))
+    if not ranges:
+        lines.append(f"the rota covers every hour of the next {days} days")
+    for start, end in ranges:
+        lines.append(f"GAP: nobody on duty {start:%a %d %b %H:%M} to {end:%a %d %b %H:%M} UTC")
+    return lines

@@ -113,3 +113,17 @@ def test_gaps_show_hours_nobody_covers() -> None:
     assert [moment.hour for moment in uncovered] == [5, 6, 7]
     every_hour = [(day, time(0), time(0)) for day in WEEKDAYS]
     assert gaps([officer("always", "UTC", every_hour)], monday) == []
+
+
+def test_the_coverage_report_names_who_is_on_and_each_gap() -> None:
+    from bot.handoff.rota import coverage_report
+
+    monday = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    report = coverage_report(NETWORK, monday, days=1)
+    assert report[0] == "on duty now (Mon 09:00 UTC): london"
+    # Monday 21:00 UTC is Tuesday 08:00 in Sydney, so Monday evening is covered;
+    # Tuesday 05:00-08:00 UTC nobody is.
+    assert report[1:] == ["GAP: nobody on duty Tue 01 Dec 05:00 to Tue 01 Dec 08:00 UTC"]
+    every_hour = [(day, time(0), time(0)) for day in WEEKDAYS]
+    whole = coverage_report([officer("always", "UTC", every_hour)], monday)
+    assert whole[-1] == "the rota covers every hour of the next 7 days"
