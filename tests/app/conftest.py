@@ -14,6 +14,8 @@ from bot.db.migrate import upgrade_to_head
 from bot.db.session import make_engine, make_session_factory
 from bot.main import create_app
 from tests.support.fake_rasa import FakeActionServer, FakeRasa
+from tests.support.fake_telegram import FakeTelegram
+from tests.support.fake_twilio import FakeTwilio
 from tests.support.servers import ServerThread
 
 INTERNAL_TOKEN = "test-internal-token"
@@ -45,6 +47,26 @@ def fake_rasa() -> Iterator[FakeRasa]:
 @pytest.fixture
 def fake_actions() -> Iterator[FakeActionServer]:
     fake = FakeActionServer()
+    server = ServerThread(fake.app()).start()
+    fake.url = server.url  # type: ignore[attr-defined]
+    yield fake
+    server.stop()
+
+
+@pytest.fixture
+def fake_telegram() -> Iterator[FakeTelegram]:
+    """A fake Telegram Bot API on loopback (point telegram_api_base_url at fake.url)."""
+    fake = FakeTelegram()
+    server = ServerThread(fake.app()).start()
+    fake.url = server.url
+    yield fake
+    server.stop()
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilio]:
+    """A fake Twilio Messages API on loopback (point twilio_api_base_url at fake.url)."""
+    fake = FakeTwilio()
     server = ServerThread(fake.app()).start()
     fake.url = server.url  # type: ignore[attr-defined]
     yield fake

@@ -39,7 +39,6 @@ from bot.db.models import (
 from bot.main import create_app
 from tests.support.fake_rasa import FakeRasa
 from tests.support.fake_telegram import FakeTelegram
-from tests.support.servers import ServerThread
 
 T = TypeVar("T")
 
@@ -57,15 +56,6 @@ _message_ids = itertools.count(1)
 
 
 # -- fixtures ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    server = ServerThread(fake.app()).start()
-    fake.url = server.url
-    yield fake
-    server.stop()
 
 
 def telegram_settings(settings: Settings, fake: FakeTelegram, **changes: Any) -> Settings:

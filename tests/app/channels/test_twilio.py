@@ -60,7 +60,6 @@ from bot.outbox.sending import (
 )
 from tests.support.fake_rasa import FakeRasa
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-from tests.support.servers import ServerThread
 
 PUBLIC = "https://consular.example.gov.uk"
 WHATSAPP_NUMBER = "whatsapp:+447700900001"
@@ -76,15 +75,6 @@ ClientFactory = Callable[..., AbstractContextManager[TestClient]]
 
 
 # -- fixtures -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio()
-    server = ServerThread(fake.app()).start()
-    fake.url = server.url  # type: ignore[attr-defined]
-    yield fake
-    server.stop()
 
 
 @pytest.fixture

@@ -34,7 +34,6 @@ from tests.app.console.conftest import Account, csrf, signed_in, urgent_responde
 from tests.support.fake_rasa import FakeRasa
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-from tests.support.servers import ServerThread
 
 PUBLIC = "https://consular.example.gov.uk"
 TELEGRAM_SECRET = "console-handoff-telegram-secret_0123"
@@ -67,24 +66,6 @@ def assistant(sender: str, text: str) -> list[dict[str, Any]]:
 
 
 # -- fixtures -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    server = ServerThread(fake.app()).start()
-    fake.url = server.url
-    yield fake
-    server.stop()
-
-
-@pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio()
-    server = ServerThread(fake.app()).start()
-    fake.url = server.url  # type: ignore[attr-defined]
-    yield fake
-    server.stop()
 
 
 @pytest.fixture

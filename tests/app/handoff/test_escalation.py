@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import time, timedelta
 from typing import Any
 
@@ -18,21 +17,11 @@ from bot.db.models import AuditEvent, Handoff, Officer, OfficerRole, Shift, utcn
 from bot.db.session import session_scope
 from bot.handoff.escalation import Escalator, TwilioSmsPager
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-from tests.support.servers import ServerThread
 
 SMS_NUMBER = "+447700900000"
 SUPERVISOR_PHONE = "+447700900111"
 AFTER = timedelta(minutes=5)
 REPEAT = timedelta(minutes=5)
-
-
-@pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio()
-    server = ServerThread(fake.app()).start()
-    fake.url = server.url  # type: ignore[attr-defined]
-    yield fake
-    server.stop()
 
 
 @pytest.fixture
