@@ -243,6 +243,11 @@ async def _location(message: TelegramMessage) -> Inbound:
     )
 
 
+# Files that carry their own type (and mostly a name), in the order checked,
+# with the type to assume when Telegram gives none.
+_FILE_KINDS = (("document", None), ("voice", "audio/ogg"), ("audio", None), ("video", None))
+
+
 def attachment_of(message: TelegramMessage) -> AttachmentIn | None:
     """The file a message carries, described for an officer (Telegram keeps the bytes)."""
     if message.photo:
@@ -258,45 +263,17 @@ def attachment_of(message: TelegramMessage) -> AttachmentIn | None:
                 "height": photo.height,
             },
         )
-    if message.document is not None:
-        document = message.document
-        return AttachmentIn(
-            kind="document",
-            provider_ref=document.file_id,
-            content_type=document.mime_type,
-            filename=document.file_name,
-            size_bytes=document.file_size,
-            details={"file_unique_id": document.file_unique_id},
-        )
-    if message.voice is not None:
-        voice = message.voice
-        return AttachmentIn(
-            kind="voice",
-            provider_ref=voice.file_id,
-            content_type=voice.mime_type or "audio/ogg",
-            size_bytes=voice.file_size,
-            details={"file_unique_id": voice.file_unique_id},
-        )
-    if message.audio is not None:
-        audio = message.audio
-        return AttachmentIn(
-            kind="audio",
-            provider_ref=audio.file_id,
-            content_type=audio.mime_type,
-            filename=audio.file_name,
-            size_bytes=audio.file_size,
-            details={"file_unique_id": audio.file_unique_id},
-        )
-    if message.video is not None:
-        video = message.video
-        return AttachmentIn(
-            kind="video",
-            provider_ref=video.file_id,
-            content_type=video.mime_type,
-            filename=video.file_name,
-            size_bytes=video.file_size,
-            details={"file_unique_id": video.file_unique_id},
-        )
+    for attribute, default_type in _FILE_KINDS:
+        item = getattr(message, attribute)
+        if item is not None:
+            return AttachmentIn(
+                kind=attribute,
+                provider_ref=item.file_id,
+                content_type=item.mime_type or default_type,
+                filename=getattr(item, "file_name", None),
+                size_bytes=item.file_size,
+                details={"file_unique_id": item.file_unique_id},
+            )
     if message.video_note is not None:
         note = message.video_note
         return AttachmentIn(
