@@ -261,11 +261,18 @@ class Handoff(Base):
 
 
 class OfficerRole(enum.StrEnum):
-    """What an officer may do: supervisors are paged; admins manage officers."""
+    """What a member of staff may do.
+
+    Officers and supervisors work the console (supervisors are paged and see
+    the dashboard); editors write guidance and reviewers also approve it in
+    the guidance admin; admins may do everything, in both.
+    """
 
     OFFICER = "officer"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    EDITOR = "editor"
+    REVIEWER = "reviewer"
 
 
 class Presence(enum.StrEnum):
@@ -372,7 +379,12 @@ class Post(Base):
 
 
 class RevisionStatus(enum.StrEnum):
-    """Where a guidance revision is in its life; only ``published`` is ever served."""
+    """Where a guidance revision is in its life; only ``published`` is ever served.
+
+    A published revision is served from its ``publish_at`` (scheduled when in
+    the future) until its ``expires_at``, and only while it is the article's
+    latest publication that has started: an older one never comes back.
+    """
 
     DRAFT = "draft"
     IN_REVIEW = "in_review"
@@ -437,9 +449,74 @@ class GuidanceRevision(Base):
     change_note: Mapped[str] = mapped_column(Text, default="")
     is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When it was approved (or rolled back to); publish_at is when it goes live.
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    publish_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_by: Mapped[str | None] = mapped_column(String(ACTOR_LENGTH))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The reviewer's words when approving or sending back.
+    review_note: Mapped[str] = mapped_column(Text, default="")
+    # A rollback copies this earlier revision's number.
+    restored_from: Mapped[int | None] = mapped_column(Integer)
 
     article: Mapped[GuidanceArticle] = relationship(back_populates="revisions")
+
+
+class GuidanceFeedback(Base):
+    """A citizen's "Was this helpful?" answer to one guidance revision.
+
+    One answer per conversation and revision (a second press changes it).
+    """
+
+    __tablename__ = "guidance_feedback"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "revision_id"),
+        Index("ix_guidance_feedback_article_id_created_at", "article_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("guidance_article.id", ondelete="CASCADE"))
+    revision_id: Mapped[int] = mapped_column(ForeignKey("guidance_revision.id", ondelete="CASCADE"))
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(CHANNEL_LENGTH))
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UnansweredReason(enum.StrEnum):
+    """Why the assistant could not answer a message."""
+
+    OUT_OF_SCOPE = "out_of_scope"
+    MISUNDERSTOOD = "misunderstood"
+
+
+class UnansweredQuestion(Base):
+    """A citizen's message the assistant fell back on, for admins to learn from.
+
+    ``resolution`` says what an admin did with it (an article's example
+    question, a new article, or dismissed); unresolved ones are grouped in
+    the admin.
+    """
+
+    __tablename__ = "unanswered_question"
+    __table_args__ = (
+        Index("ix_unanswered_question_resolved_at_created_at", "resolved_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), unique=True
+    )
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(CHANNEL_LENGTH))
+    country: Mapped[str | None] = mapped_column(String(COUNTRY_LENGTH))
+    reason: Mapped[UnansweredReason] = mapped_column(_enum(UnansweredReason, "unanswered_reason"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(ACTOR_LENGTH))
+    resolution: Mapped[str | None] = mapped_column(String(ACTION_LENGTH))
 
 
 class TravelAdvice(Base):
