@@ -136,6 +136,23 @@ class Guidance:
     source_url: str
     last_reviewed: str
     is_sample: bool
+    # Which revision this is and when it is due for review, so the app can ask
+    # "Was this helpful?" about it and show officers its review-by date. An
+    # older app sends neither: both are then None.
+    revision_id: Optional[int] = None
+    article_id: Optional[int] = None
+    review_by: Optional[str] = None
+
+
+def _optional_id(raw: Any) -> Optional[int]:
+    """A positive integer id, or None for anything else (bool, text, missing)."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        return raw
+    return None
+
+
+def _optional_text(raw: Any) -> Optional[str]:
+    return raw if isinstance(raw, str) and raw else None
 
 
 async def get_guidance(
@@ -158,6 +175,9 @@ async def get_guidance(
             source_url=body["source_url"],
             last_reviewed=body["last_reviewed"],
             is_sample=body["is_sample"],
+            revision_id=_optional_id(body.get("revision_id")),
+            article_id=_optional_id(body.get("article_id")),
+            review_by=_optional_text(body.get("review_by")),
         )
     except KeyError as exc:
         raise ConsularApiError(f"unexpected guidance payload: {exc!r}") from exc

@@ -78,12 +78,18 @@ def urgent_preamble(topic: str) -> str:
 
 
 def guidance_reply(found: consular_api.Guidance, *, topic: str, urgent: bool) -> Dict[str, Any]:
-    """A guidance answer with when it was last reviewed and where it comes from."""
+    """A guidance answer with when it was last reviewed and where it comes from.
+
+    The revision it came from (and its review-by date) travel with it: the app
+    asks "Was this helpful?" about that revision and shows officers the date.
+    """
     footer = f"Last reviewed {readable_date(found.last_reviewed)}. Source: {found.source_url}"
     if found.is_sample:
         footer += "\n(Sample content for demonstration.)"
     payload = reply(f"{found.text}\n\n{footer}", topic=topic, country=found.country, urgent=urgent)
     payload["markdown"] = f"{found.markdown}\n\n{footer}"
+    payload["revision_id"] = found.revision_id
+    payload["review_by"] = found.review_by
     return payload
 
 
@@ -232,6 +238,8 @@ class ActionNotUnderstood(Action):
         try:
             found = await consular_api.get_guidance(OUT_OF_SCOPE)
             payload = reply(found.text, topic=OUT_OF_SCOPE)
+            # Tells the app to keep the citizen's message for the guidance admin.
+            payload["unanswered"] = unanswered_reason(tracker)
         except consular_api.ConsularApiError:
             dispatcher.utter_message(json_message=holding_reply(topic=OUT_OF_SCOPE))
             return []
@@ -255,6 +263,19 @@ class ActionNotUnderstood(Action):
 
 
 MISSED_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
+# Why a message was not answered, as the app records it (UnansweredReason).
+UNANSWERED_OUT_OF_SCOPE = "out_of_scope"
+UNANSWERED_MISUNDERSTOOD = "misunderstood"
+
+
+def unanswered_reason(tracker: Tracker) -> str:
+    """Out of scope when the message was understood as something we do not do.
+
+    Anything else that lands in action_not_understood (the NLU fallback, a
+    low-confidence prediction) was a misunderstanding.
+    """
+    intent = (tracker.latest_message or {}).get("intent", {}).get("name")
+    return UNANSWERED_OUT_OF_SCOPE if intent == "out_of_scope" else UNANSWERED_MISUNDERSTOOD
 
 
 def misses_in_a_row(tracker: Tracker) -> int:

@@ -36,6 +36,7 @@ from bot.channels.twilio_sending import (
     TwilioSender,
     channel_enabled,
     chosen_payload,
+    tapped_payload,
     twilio_configured,
 )
 from bot.conversations.service import AttachmentIn, ConversationService
@@ -61,6 +62,10 @@ SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_FIELDS = 200
 MAX_MEDIA = 10
+# A quick-reply button's id and title are short; anything longer is not one.
+MAX_BUTTON_FIELD = 256
+# How many of our latest messages a quick-reply tap may answer.
+RECENT_BUTTON_MESSAGES = 5
 _SID = re.compile(r"[A-Za-z0-9]{2,64}")
 _NUMERIC_REPLY = re.compile(r"\s*\d{1,2}\s*[.)]?\s*")
 _EMPTY_TWIML = str(MessagingResponse())
@@ -100,6 +105,9 @@ class InboundMessage:
     attachments: tuple[AttachmentIn, ...]
     location: tuple[float, float] | None
     place: str
+    # A tapped WhatsApp quick-reply button: its id and its title.
+    button_payload: str = ""
+    button_text: str = ""
 
 
 # -- endpoints --------------------------------------------------------------------
@@ -201,6 +209,12 @@ async def _meaning(request: Request, channel: str, message: InboundMessage) -> _
     if message.location is not None:
         return await _located(message, message.location)
     text = message.text
+    if message.button_payload or message.button_text:
+        offered = await run_in_threadpool(_recent_buttons, request, channel, message.sender)
+        payload = tapped_payload(message.button_payload, message.button_text, offered)
+        if payload is not None:
+            shown = text or message.button_text
+            return _Meaning(text=shown, rasa_text=payload, attachments=message.attachments)
     if _NUMERIC_REPLY.fullmatch(text):
         buttons = await run_in_threadpool(_latest_buttons, request, channel, message.sender)
         payload = chosen_payload(text, buttons)
@@ -310,7 +324,14 @@ def _parse_inbound(
         attachments=tuple(attachments),
         location=location,
         place=place,
+        button_payload=_button_field(form.get("ButtonPayload")),
+        button_text=_button_field(form.get("ButtonText")),
     )
+
+
+def _button_field(raw: str | None) -> str:
+    value = (raw or "").strip()
+    return value if len(value) <= MAX_BUTTON_FIELD else ""
 
 
 def _media_kind(content_type: str | None) -> str:
@@ -395,6 +416,32 @@ def _latest_buttons(request: Request, channel: str, sender: str) -> list[dict[st
     if not isinstance(buttons, list):
         return []
     return [button for button in buttons if isinstance(button, dict)]
+
+
+def _recent_buttons(request: Request, channel: str, sender: str) -> list[dict[str, Any]]:
+    """The buttons of our latest few messages to this citizen, the most recent first.
+
+    A quick-reply button stays on screen after later messages, so a tap may
+    answer a question asked a moment before the last message.
+    """
+    with session_scope(request.app.state.session_factory) as session:
+        payloads = session.scalars(
+            select(Message.payload)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(
+                Conversation.channel == channel,
+                Conversation.external_id == sender,
+                Message.direction == Direction.OUTBOUND,
+            )
+            .order_by(Message.id.desc())
+            .limit(RECENT_BUTTON_MESSAGES)
+        ).all()
+    found: list[dict[str, Any]] = []
+    for payload in payloads:
+        buttons = (payload or {}).get("buttons")
+        if isinstance(buttons, list):
+            found += [button for button in buttons if isinstance(button, dict)]
+    return found
 
 
 def _record_report(

@@ -3,7 +3,10 @@
 The real ``twilio`` library does the talking, with its aiohttp client so a
 send never blocks the event loop. Neither channel has buttons in free-form
 messages, so a reply's buttons become numbered options in its text and the
-webhook maps a numeric answer back (:func:`chosen_payload`).
+webhook maps a numeric answer back (:func:`chosen_payload`). The one exception
+is "Was this helpful?" on WhatsApp: with a quick-reply template configured it
+goes out with real Yes and No buttons, and a tap is mapped back to the offered
+button (:func:`tapped_payload`).
 
 WhatsApp allows free-form messages only within its customer-service window
 (24 hours after the citizen last wrote). Outside it a reply goes out as the
@@ -29,6 +32,7 @@ from twilio.rest import Client
 
 from bot.core.config import Settings
 from bot.db.models import utcnow
+from bot.guidance.feedback import is_question
 from bot.outbox.sending import (
     Outgoing,
     PermanentSendError,
@@ -90,6 +94,27 @@ def chosen_payload(body: str, buttons: Sequence[Mapping[str, Any]]) -> str | Non
         return None
     payload = buttons[index].get("payload")
     return payload if isinstance(payload, str) and payload else None
+
+
+def tapped_payload(
+    button_payload: str, button_text: str, buttons: Sequence[Mapping[str, Any]]
+) -> str | None:
+    """The payload of the offered button a WhatsApp quick-reply tap stands for.
+
+    A tap reports the template button's id (``ButtonPayload``) and title
+    (``ButtonText``). The id matches when the template carries our payload;
+    otherwise the title picks the offered button of that name. ``buttons``
+    are the offered ones, the most recent first.
+    """
+    for button in buttons:
+        if button_payload and button.get("payload") == button_payload:
+            return button_payload
+    wanted = button_text.strip().casefold()
+    for button in buttons:
+        title, payload = button.get("title"), button.get("payload")
+        if wanted and isinstance(title, str) and title.strip().casefold() == wanted:
+            return payload if isinstance(payload, str) and payload else None
+    return None
 
 
 def split_body(text: str, limit: int = MAX_BODY_CHARS) -> list[str]:
@@ -210,6 +235,7 @@ class TwilioSender:
         status_callback: str,
         session_hours: int | None = None,
         template_sid: str = "",
+        feedback_content_sid: str = "",
     ) -> None:
         if channel not in (WHATSAPP, SMS):
             raise ValueError(f"not a Twilio channel: {channel}")
@@ -219,11 +245,16 @@ class TwilioSender:
         self._status_callback = status_callback
         self._session_hours = session_hours
         self._template_sid = template_sid
+        self._feedback_content_sid = feedback_content_sid
         # item id → how many parts of a long reply Twilio has already taken.
         self._parts_sent: OrderedDict[int, int] = OrderedDict()
 
     async def send(self, outgoing: Outgoing) -> SendResult:
         """Delivers one reply, or raises the :class:`SendError` that says what to do next."""
+        if self._feedback_content_sid and is_question(outgoing.buttons):
+            # "Was this helpful?" with real Yes and No buttons (only WhatsApp has one).
+            sid = await self._create(to=outgoing.recipient, content_sid=self._feedback_content_sid)
+            return SendResult(provider_message_id=sid)
         text = render_text(outgoing.text, outgoing.buttons)
         if self.channel == WHATSAPP and not self._may_send_free_text(outgoing):
             return await self._send_template(outgoing, text)
@@ -361,6 +392,7 @@ class TwilioApi:
                 status_callback=callback,
                 session_hours=settings.whatsapp_session_hours,
                 template_sid=settings.twilio_whatsapp_template_sid,
+                feedback_content_sid=settings.twilio_feedback_content_sid,
             )
         if channel_enabled(settings, SMS):
             self.senders[SMS] = TwilioSender(

@@ -13,6 +13,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from bot.conversations.service import ConversationService, as_words
 from bot.core.config import Settings
+from bot.guidance.feedback import is_feedback_payload
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,10 @@ async def post_message(
     elif body.text.startswith("/"):
         # A button payload sent as text is honoured only if the bot offered it;
         # anything else typed with a leading "/" is read as words, not an intent.
-        offered = await service.offered_button(session_id, body.text)
+        # "Was this helpful?" counts only as a pressed button, never as typed text.
+        offered = None
+        if not is_feedback_payload(body.text):
+            offered = await service.offered_button(session_id, body.text)
         rasa_text = body.text if offered is not None else as_words(body.text)
     try:
         turn = await service.receive(

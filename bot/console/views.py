@@ -7,7 +7,8 @@ every citizen text reaches Jinja2 as a string it escapes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 from bot.db.models import (
     CannedReply,
     Conversation,
+    GuidanceRevision,
     Handoff,
     Message,
     Officer,
@@ -76,6 +78,22 @@ class AttachmentView:
 
 
 @dataclass(frozen=True)
+class GuidanceSource:
+    """The article revision a guidance answer came from, and when it is due for review.
+
+    ``title`` and ``number`` are None when the revision is no longer stored;
+    ``overdue`` says the review-by date has passed on the officer's clock, so
+    the answer may be out of date.
+    """
+
+    revision_id: int
+    title: str | None
+    number: int | None
+    review_by: Stamp | None
+    overdue: bool
+
+
+@dataclass(frozen=True)
 class TranscriptItem:
     """One message of the transcript, the bot's turns included."""
 
@@ -87,6 +105,7 @@ class TranscriptItem:
     at: Stamp
     delivery_state: str | None
     attachments: list[AttachmentView]
+    guidance: GuidanceSource | None = None
 
 
 @dataclass(frozen=True)
@@ -154,12 +173,8 @@ class ConversationPage:
 
 def stamp(moment: datetime, timezone: str) -> Stamp:
     """``moment`` on the officer's clock, e.g. ``3 Dec 14:05 GST``."""
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
     aware = _aware(moment)
-    local = aware.astimezone(zone)
+    local = aware.astimezone(_zone(timezone))
     return Stamp(iso=aware.isoformat(), text=f"{local:%-d %b %H:%M %Z}")
 
 
@@ -237,9 +252,9 @@ def conversation_page(
             outcome=handoff.outcome,
         )
     authors = _officer_names(session)
-    transcript = [
-        _item(message, tz, authors) for message in queue.transcript(session, conversation.id)
-    ]
+    messages = queue.transcript(session, conversation.id)
+    sources = guidance_sources(session, messages, tz, utcnow())
+    transcript = [_item(message, tz, authors, sources.get(message.id)) for message in messages]
     notes = [
         NoteView(author=note.officer.name, text=note.text, at=stamp(note.created_at, tz))
         for note in session.scalars(
@@ -293,11 +308,88 @@ def conversation_page(
 
 
 def transcript_item(message: Message, timezone: str, author: str | None) -> TranscriptItem:
-    """One stored message as the console shows it."""
+    """One stored message as the console shows it (without its guidance source)."""
     return _item(message, timezone, {message.officer_id: author} if message.officer_id else {})
 
 
-def _item(message: Message, tz: str, authors: dict[int | None, str | None]) -> TranscriptItem:
+def guidance_sources(
+    session: Session, messages: list[Message], timezone: str, now: datetime
+) -> dict[int, GuidanceSource]:
+    """Where each guidance answer among ``messages`` came from, by message id.
+
+    One query for all the revisions. The stored revision's review-by date is
+    the one shown; the date recorded with the answer stands in for a
+    revision that has since been deleted.
+    """
+    wanted = {
+        message.id: revision_id
+        for message in messages
+        if message.sender == Sender.BOT
+        and (revision_id := _revision_id(message.payload)) is not None
+    }
+    if not wanted:
+        return {}
+    revisions = {
+        revision.id: revision
+        for revision in session.scalars(
+            select(GuidanceRevision).where(GuidanceRevision.id.in_(set(wanted.values())))
+        )
+    }
+    today = _aware(now).astimezone(_zone(timezone)).date()
+    by_message = {message.id: message for message in messages}
+    sources = {}
+    for message_id, revision_id in wanted.items():
+        revision = revisions.get(revision_id)
+        review_by = (
+            revision.review_by
+            if revision is not None
+            else _iso_date(by_message[message_id].payload.get("review_by"))
+        )
+        sources[message_id] = GuidanceSource(
+            revision_id=revision_id,
+            title=revision.title if revision is not None else None,
+            number=revision.number if revision is not None else None,
+            review_by=_day(review_by) if review_by is not None else None,
+            overdue=review_by is not None and review_by < today,
+        )
+    return sources
+
+
+def source_json(source: GuidanceSource) -> dict[str, Any]:
+    """A guidance source for the console's live updates (rendered as the page does)."""
+    return {
+        "revision_id": source.revision_id,
+        "title": source.title,
+        "number": source.number,
+        "review_by": source.review_by.iso if source.review_by else None,
+        "review_by_text": source.review_by.text if source.review_by else None,
+        "overdue": source.overdue,
+    }
+
+
+def _revision_id(payload: dict[str, Any] | None) -> int | None:
+    raw = (payload or {}).get("revision_id")
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0 else None
+
+
+def _iso_date(raw: Any) -> date | None:
+    try:
+        return date.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+
+
+def _day(day: date) -> Stamp:
+    """A calendar date as people write it: ``3 March 2027``."""
+    return Stamp(iso=day.isoformat(), text=f"{day.day} {day:%B %Y}")
+
+
+def _item(
+    message: Message,
+    tz: str,
+    authors: dict[int | None, str | None],
+    guidance: GuidanceSource | None = None,
+) -> TranscriptItem:
     outbound = message.sender != Sender.CITIZEN
     return TranscriptItem(
         id=message.id,
@@ -316,6 +408,7 @@ def _item(message: Message, tz: str, authors: dict[int | None, str | None]) -> T
             )
             for attachment in message.attachments
         ],
+        guidance=guidance,
     )
 
 
@@ -331,6 +424,13 @@ def _size(size: int | None) -> str | None:
     if size < 1024 * 1024:
         return f"{size / 1024:.0f} KB"
     return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _zone(timezone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def _aware(moment: datetime) -> datetime:

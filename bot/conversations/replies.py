@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from bot.db.models import Message
 from bot.guidance.render import to_html
 
 MAX_BUTTONS = 10
+# Why the assistant could not answer, as actions mark it (UnansweredReason values).
+UNANSWERED_REASONS = frozenset({"out_of_scope", "misunderstood"})
 
 
 @dataclass(frozen=True)
@@ -24,9 +27,19 @@ class BotReply:
     # Guidance answers also carry their Markdown, rendered to HTML for web chat.
     markdown: str | None = None
     handoff_reason: str | None = None
+    # The guidance revision an answer came from, and its review-by date (ISO).
+    revision_id: int | None = None
+    review_by: str | None = None
+    # Set when the assistant could not answer ("out_of_scope", "misunderstood").
+    unanswered: str | None = None
 
     def payload(self) -> dict[str, Any]:
-        """The metadata stored on the Message beside its text."""
+        """The metadata stored on the Message beside its text.
+
+        A guidance answer keeps its revision, so "Was this helpful?" is asked
+        about it and officers see which revision it was and when it is due
+        for review.
+        """
         payload: dict[str, Any] = {
             "buttons": self.buttons,
             "topic": self.topic,
@@ -36,6 +49,9 @@ class BotReply:
         }
         if self.markdown:
             payload["markdown"] = self.markdown
+        if self.revision_id is not None:
+            payload["revision_id"] = self.revision_id
+            payload["review_by"] = self.review_by
         return payload
 
 
@@ -51,6 +67,26 @@ def _buttons(raw: Any) -> list[dict[str, str]]:
 
 def _optional_text(raw: Any) -> str | None:
     return raw if isinstance(raw, str) and raw.strip() else None
+
+
+def _revision_id(raw: Any) -> int | None:
+    # bool is an int in Python: true must not become revision 1.
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        return raw
+    return None
+
+
+def _iso_date(raw: Any) -> str | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        return None
+
+
+def _unanswered(raw: Any) -> str | None:
+    return raw if isinstance(raw, str) and raw in UNANSWERED_REASONS else None
 
 
 def _country(raw: Any) -> str | None:
@@ -83,6 +119,9 @@ def parse_rasa_output(items: Any) -> list[BotReply]:
                     buttons=_buttons(custom.get("buttons")),
                     markdown=_optional_text(custom.get("markdown")),
                     handoff_reason=_optional_text(custom.get("handoff_reason")),
+                    revision_id=_revision_id(custom.get("revision_id")),
+                    review_by=_iso_date(custom.get("review_by")),
+                    unanswered=_unanswered(custom.get("unanswered")),
                 )
             )
         elif isinstance(item.get("text"), str):

@@ -6,6 +6,12 @@ parsed (which stores the message, so they can acknowledge) and then
 background for webhooks). Replies to push channels (Telegram, WhatsApp, SMS)
 are queued in the outbox in the same transaction that stores them.
 
+After a guidance answer the turn asks "Was this helpful?" (:mod:`bot.guidance.feedback`);
+a press of an offered Yes or No is recorded and thanked here, never sent to
+Rasa. A citizen's message the assistant could not answer (out of scope, or not
+understood) is kept for the guidance admin in the same transaction as the
+replies.
+
 Each inbound message is ``received`` until its turn is done (``handled``), or
 ``held`` while the assistant is down. :meth:`recover_once` finishes turns a
 crash interrupted and answers held messages once the assistant is back, so
@@ -41,9 +47,11 @@ from bot.db.models import (
     Message,
     Owner,
     Sender,
+    UnansweredReason,
     utcnow,
 )
 from bot.db.session import session_scope
+from bot.guidance import feedback
 from bot.handoff import notice
 from bot.outbox import store as outbox
 
@@ -55,6 +63,8 @@ logger = logging.getLogger(__name__)
 REASON_ASSISTANT_UNAVAILABLE = "assistant-unavailable"
 REASON_URGENT = "urgent"
 REASON_BOT_HANDOFF = "bot-handoff"
+# The catalogue topic of "I can't help with that" (actions/topics.py OUT_OF_SCOPE).
+OUT_OF_SCOPE_TOPIC = "out-of-scope"
 OUTCOME_ASSISTANT_RECOVERED = "assistant-recovered"
 # Web chat replies travel in the HTTP response and over the websocket; every
 # other channel is pushed through the outbox.
@@ -108,11 +118,12 @@ class TurnResult:
 class _Step:
     """What to do with one inbound message, decided under the conversation's lock."""
 
-    action: str  # "done", "silent", "acknowledge" or "bot"
+    action: str  # "done", "silent", "feedback" or "bot"
     release: bool = False
     rasa_text: str = ""
     citizen_text: str = ""
     attachments: tuple[str, ...] = ()
+    choice: feedback.Choice | None = None
 
 
 class ConversationService:
@@ -362,6 +373,13 @@ class ConversationService:
         if step.action in ("done", "silent"):
             return [], False
         stored: list[Message] = []
+        if step.choice is not None:
+            # "Was this helpful?" answered: recorded here, never a turn for Rasa.
+            stored += await run_in_threadpool(
+                self._answer_feedback, conversation_id, inbound_id, step.choice
+            )
+            self._publish(conversation_id, stored)
+            return [reply_json(message) for message in stored], False
         if step.attachments:
             stored += await run_in_threadpool(
                 self._acknowledge_attachments, conversation_id, step.attachments
@@ -459,6 +477,17 @@ class ConversationService:
             inbound = session.get_one(Message, inbound_id)
             if inbound.delivery_state not in (DeliveryState.RECEIVED, DeliveryState.HELD):
                 return _Step("done")
+            payload = inbound.payload or {}
+            rasa_text = payload.get("rasa_text")
+            if isinstance(rasa_text, str) and feedback.is_feedback_payload(rasa_text):
+                choice = feedback.parse_payload(rasa_text)
+                if choice is not None and feedback.was_offered(
+                    session=session, conversation_id=conversation_id, payload=rasa_text
+                ):
+                    return _Step("feedback", choice=choice)
+                # Not a button we showed here: the words, never an intent.
+                logger.info("feedback payload not offered in %s; read as words", conversation_id)
+                rasa_text = as_words(rasa_text)
             release = _releasable(session, conversation_id)
             if conversation.owner != Owner.BOT and not release:
                 # An officer owns it (or will): the bot stays silent; the
@@ -469,8 +498,6 @@ class ConversationService:
                 if handoff is not None:
                     notice.capture_callback(handoff=handoff, text=inbound.text)
                 return _Step("silent")
-            payload = inbound.payload or {}
-            rasa_text = payload.get("rasa_text")
             kinds = tuple(attachment.kind for attachment in inbound.attachments)
             return _Step(
                 "bot",
@@ -495,7 +522,8 @@ class ConversationService:
     ) -> list[Message]:
         with session_scope(self._sessions) as session:
             conversation = session.get_one(Conversation, conversation_id)
-            session.get_one(Message, inbound_id).delivery_state = DeliveryState.HANDLED
+            inbound = session.get_one(Message, inbound_id)
+            inbound.delivery_state = DeliveryState.HANDLED
             if release:
                 handoff = store.open_handoff_for(session=session, conversation_id=conversation_id)
                 if handoff is not None:
@@ -509,6 +537,17 @@ class ConversationService:
                 if reply.country:
                     conversation.country = reply.country
                 stored.append(self._outbound(session, conversation, reply, Sender.BOT))
+            revision_id = feedback.revision_to_ask_about(replies)
+            if revision_id is not None and not feedback.already_answered(
+                session=session, conversation_id=conversation_id, revision_id=revision_id
+            ):
+                question = feedback.question(revision_id)
+                stored.append(self._outbound(session, conversation, question, Sender.SYSTEM))
+            reason = unanswered_reason(replies)
+            if reason is not None and is_question(inbound):
+                store.record_unanswered(
+                    session=session, conversation=conversation, message=inbound, reason=reason
+                )
             wanted = [reply for reply in replies if reply.handoff]
             if wanted:
                 urgent = any(reply.urgent for reply in wanted)
@@ -534,6 +573,24 @@ class ConversationService:
                         )
                     )
             return stored
+
+    def _answer_feedback(
+        self, conversation_id: str, inbound_id: int, choice: feedback.Choice
+    ) -> list[Message]:
+        """Records a Yes or No and thanks the citizen, in one transaction.
+
+        While an officer has (or is about to take) the conversation the answer
+        is still recorded, but only the officer speaks to the citizen.
+        """
+        with session_scope(self._sessions) as session:
+            conversation = session.get_one(Conversation, conversation_id)
+            inbound = session.get_one(Message, inbound_id)
+            inbound.delivery_state = DeliveryState.HANDLED
+            feedback.record(session=session, conversation=conversation, choice=choice)
+            if conversation.owner != Owner.BOT:
+                return []
+            thanks = BotReply(text=feedback.thanks(choice))
+            return [self._outbound(session, conversation, thanks, Sender.SYSTEM)]
 
     def _hold(self, conversation_id: str, inbound_id: int, citizen_text: str) -> list[Message]:
         with session_scope(self._sessions) as session:
@@ -639,6 +696,37 @@ def as_words(text: str) -> str:
     if not stripped.startswith("/"):
         return stripped
     return stripped.lstrip("/").strip() or "slash"
+
+
+def unanswered_reason(replies: Sequence[BotReply]) -> UnansweredReason | None:
+    """Why a turn's replies show the assistant could not answer, if they do.
+
+    Actions mark the reply ("out_of_scope" or "misunderstood"); a reply on the
+    out-of-scope topic from an action server that does not mark it yet counts
+    as out of scope. Urgent turns never count: a person is handling them.
+    """
+    if any(reply.urgent for reply in replies):
+        return None
+    for reply in replies:
+        if reply.unanswered is not None:
+            return UnansweredReason(reply.unanswered)
+    if any(reply.topic == OUT_OF_SCOPE_TOPIC for reply in replies):
+        return UnansweredReason.OUT_OF_SCOPE
+    return None
+
+
+def is_question(inbound: Message) -> bool:
+    """Whether the citizen's message is words they wrote (worth keeping when unanswered).
+
+    Not a pressed button or a numbered choice (the assistant read a payload),
+    a shared location, or a file sent without a caption.
+    """
+    if not inbound.text.strip():
+        return False
+    rasa_text = (inbound.payload or {}).get("rasa_text")
+    if isinstance(rasa_text, str) and rasa_text.startswith("/"):
+        return False
+    return not any(attachment.kind == "location" for attachment in inbound.attachments)
 
 
 def _releasable(session: Session, conversation_id: str) -> bool:

@@ -15,6 +15,8 @@ from bot.db.models import (
     Message,
     Owner,
     Sender,
+    UnansweredQuestion,
+    UnansweredReason,
     utcnow,
 )
 
@@ -185,3 +187,28 @@ def close_handoff(*, session: Session, handoff: Handoff, outcome: str) -> None:
     handoff.closed_at = utcnow()
     handoff.outcome = outcome
     handoff.conversation.owner = Owner.BOT
+
+
+def record_unanswered(
+    *, session: Session, conversation: Conversation, message: Message, reason: UnansweredReason
+) -> UnansweredQuestion:
+    """Keeps a citizen's message the assistant could not answer, for the guidance admin.
+
+    Once per message: a turn retried after a crash finds the row already there.
+    """
+    existing = session.scalars(
+        select(UnansweredQuestion).where(UnansweredQuestion.message_id == message.id)
+    ).one_or_none()
+    if existing is not None:
+        return existing
+    row = UnansweredQuestion(
+        message_id=message.id,
+        conversation_id=conversation.id,
+        channel=conversation.channel,
+        country=conversation.country,
+        reason=reason,
+        text=message.text,
+    )
+    session.add(row)
+    session.flush()
+    return row

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     # An approved WhatsApp template (Content SID) for replies outside the
     # 24-hour session window; without one such replies wait for an officer.
     twilio_whatsapp_template_sid: str = ""
+    # An approved twilio/quick-reply template (Content SID) for "Was this
+    # helpful?" on WhatsApp: body "Was this helpful?" and two quick-reply
+    # buttons titled "Yes" and "No" (their ids are free; a tap is matched to
+    # the offered button by its id or title). Without one the question goes
+    # out with numbered options, as on SMS.
+    twilio_feedback_content_sid: str = ""
     twilio_api_base_url: str = "https://api.twilio.com"
     whatsapp_session_hours: int = Field(default=24, gt=0)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from aiohttp import web
@@ -44,6 +44,8 @@ GUIDANCE = {
     "source_url": "https://www.gov.uk/emergency-travel-document",
     "last_reviewed": "2026-10-01",
     "revision_id": 7,
+    "article_id": 3,
+    "review_by": "2027-03-03",
     "is_sample": True,
 }
 ADVICE = {
@@ -64,6 +66,8 @@ class FakeInternalApi:
 
     posts: Dict[str, List[Dict[str, Any]]] = field(default_factory=lambda: {"ES": [MADRID, MALAGA]})
     guidance_published: bool = True
+    # Fields an older app does not send (dropped from every guidance answer).
+    guidance_missing: Tuple[str, ...] = ()
     advice: Dict[str, Dict[str, Any]] = field(default_factory=lambda: {"TH": ADVICE})
     case_outcome: Dict[str, Any] = field(
         default_factory=lambda: {"outcome": "not_verified", "case": None, "locked_minutes": None}
@@ -109,14 +113,15 @@ class FakeInternalApi:
         if not self.guidance_published:
             return web.json_response({"detail": "none"}, status=404)
         country = request.query.get("country")
-        return web.json_response(
-            {
-                **GUIDANCE,
-                "topic": request.query["topic"],
-                "country": country,
-                "country_name": "Spain" if country == "ES" else None,
-            }
-        )
+        body = {
+            **GUIDANCE,
+            "topic": request.query["topic"],
+            "country": country,
+            "country_name": "Spain" if country == "ES" else None,
+        }
+        for name in self.guidance_missing:
+            body.pop(name, None)
+        return web.json_response(body)
 
     async def handle_advice(self, request: web.Request) -> web.Response:
         refused = await self._check(request)

@@ -58,6 +58,20 @@ def test_guidance_answer_shows_review_date_and_source(internal_api: FakeInternal
     assert internal_api.requests[0]["query"] == {"topic": "lost-stolen-passport", "country": "ES"}
 
 
+def test_guidance_answer_names_its_revision_and_review_by_date(
+    internal_api: FakeInternalApi,
+) -> None:
+    [reply] = answer("lost-stolen-passport", "ES")
+    assert (reply["revision_id"], reply["review_by"]) == (7, "2027-03-03")
+
+
+def test_guidance_from_an_older_app_has_no_revision(internal_api: FakeInternalApi) -> None:
+    internal_api.guidance_missing = ("revision_id", "article_id", "review_by")
+    [reply] = answer("lost-stolen-passport", "ES")
+    assert reply["revision_id"] is None and reply["review_by"] is None
+    assert "Report it to the police" in reply["text"]
+
+
 def test_travel_advice_leads_with_the_warning(internal_api: FakeInternalApi) -> None:
     [reply] = answer("travel-advice", "TH")
     text = reply["text"]
@@ -143,6 +157,27 @@ def test_one_miss_says_what_we_can_do(internal_api: FakeInternalApi) -> None:
     messages, _ = run(ActionNotUnderstood(), intent="nlu_fallback")
     [reply] = [message["custom"] for message in messages]
     assert reply["topic"] == "out-of-scope" and reply["buttons"] == []
+
+
+@pytest.mark.parametrize(
+    ("intent", "reason"),
+    [("out_of_scope", "out_of_scope"), ("nlu_fallback", "misunderstood")],
+)
+def test_a_miss_says_why_it_was_not_answered(
+    internal_api: FakeInternalApi, intent: str, reason: str
+) -> None:
+    messages, _ = run(ActionNotUnderstood(), intent=intent)
+    assert messages[0]["custom"]["unanswered"] == reason
+
+
+def test_a_miss_during_an_outage_is_not_marked_unanswered(
+    internal_api: FakeInternalApi,
+) -> None:
+    # The holding reply queues an officer; there is nothing for the admin to learn.
+    internal_api.status = 500
+    messages, _ = run(ActionNotUnderstood(), intent="out_of_scope")
+    assert "unanswered" not in messages[0]["custom"]
+    assert messages[0]["custom"]["handoff"] is True
 
 
 def test_two_misses_in_a_row_offer_an_officer(internal_api: FakeInternalApi) -> None:

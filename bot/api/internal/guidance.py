@@ -25,7 +25,10 @@ def get_guidance(
     """The published guidance a citizen asking about ``topic`` in ``country`` gets.
 
     Read on every request, so an edit published in the database is what the
-    next citizen sees: no restart and no retraining.
+    next citizen sees: no restart and no retraining. The revision and article
+    ids and the review-by date travel with the answer, so the conversation can
+    ask "Was this helpful?" about exactly this revision and officers can see
+    when it is due for review.
     """
     code, name = iso2_with_name(country) if country else (None, None)
     found = served_revision(session=session, topic=topic, country=code)
@@ -44,5 +47,7 @@ def get_guidance(
         "source_url": revision.source_url,
         "last_reviewed": revision.last_reviewed.isoformat(),
         "revision_id": revision.id,
+        "article_id": article.id,
+        "review_by": revision.review_by.isoformat() if revision.review_by else None,
         "is_sample": revision.is_sample,
     }

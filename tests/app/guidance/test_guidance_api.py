@@ -73,6 +73,22 @@ def test_the_countrys_own_article_beats_the_generic_one(
     assert body["source_url"] == "https://www.gov.uk/emergency-travel-document"
 
 
+def test_an_answer_names_its_revision_article_and_review_by_date(
+    client: TestClient, session_factory: sessionmaker[Session], articles: dict[str, int]
+) -> None:
+    body = guidance(client, topic="lost-stolen-passport", country="ES").json()
+    assert (body["revision_id"], body["article_id"]) == (articles["s1"], articles["spanish"])
+    assert body["review_by"] is None  # not set on this revision
+    with session_scope(session_factory) as session:
+        session.execute(
+            update(GuidanceRevision)
+            .where(GuidanceRevision.id == articles["s1"])
+            .values(review_by=date(2027, 3, 3))
+        )
+    body = guidance(client, topic="lost-stolen-passport", country="ES").json()
+    assert body["review_by"] == "2027-03-03"
+
+
 def test_other_countries_get_the_generic_article_with_their_name(
     client: TestClient, articles: dict[str, int]
 ) -> None:
