@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
-from bot.console import auth
+from bot.console import auth, views
 from bot.console.events import CONSOLE_CHANNEL
 from bot.console.web import _UUID, PREFIX, console_state
 from bot.conversations.events import EventHub
+from bot.db.models import Message, Sender, utcnow
 from bot.db.session import session_scope
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,17 @@ async def console_socket(websocket: WebSocket, conversation: str = "") -> None:
     if not _same_origin(websocket) or not await run_in_threadpool(alive, False):
         await websocket.close(code=SIGNED_OUT)
         return
+
+    def timezone() -> str:
+        with session_scope(factory) as session:
+            row = auth.load(session=session, key=key, policy=state.policy, touch=False)
+            return row.officer.timezone if row is not None and row.officer else "Europe/London"
+
+    def with_source(event: dict[str, Any], zone: str) -> dict[str, Any]:
+        with session_scope(factory) as session:
+            return _with_guidance_source(session, event, zone)
+
+    zone = await run_in_threadpool(timezone)
     await websocket.accept()
     hub: EventHub = websocket.app.state.hub
     merged: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -79,7 +91,10 @@ async def console_socket(websocket: WebSocket, conversation: str = "") -> None:
                 {getter, reader}, timeout=CHECK_SECONDS, return_when=asyncio.FIRST_COMPLETED
             )
             if getter in done:
-                await websocket.send_json(getter.result())
+                event = getter.result()
+                if _bot_message(event):
+                    event = await run_in_threadpool(with_source, event, zone)
+                await websocket.send_json(event)
                 continue
             getter.cancel()
             if reader not in done and not await run_in_threadpool(alive, False):
@@ -94,6 +109,27 @@ async def console_socket(websocket: WebSocket, conversation: str = "") -> None:
                 task.cancel()
         # Not awaited: waiting here while the server cancels this handler would
         # swallow its cancellation. Each pump unsubscribes as it is cancelled.
+
+
+def _bot_message(event: dict[str, Any]) -> bool:
+    message = event.get("message")
+    return (
+        event.get("type") == "message"
+        and isinstance(message, dict)
+        and message.get("sender") == Sender.BOT.value
+    )
+
+
+def _with_guidance_source(session: Session, event: dict[str, Any], zone: str) -> dict[str, Any]:
+    """Adds where a guidance answer came from (article, revision, review-by), as the page shows."""
+    message_id = event["message"].get("id")
+    stored = session.get(Message, message_id) if isinstance(message_id, int) else None
+    if stored is None:
+        return event
+    source = views.guidance_sources(session, [stored], zone, utcnow()).get(stored.id)
+    if source is None:
+        return event
+    return {**event, "message": {**event["message"], "guidance": views.source_json(source)}}
 
 
 def _load(session: Session, key: str | None, policy: auth.SessionPolicy, touch: bool) -> object:

@@ -131,8 +131,35 @@
     text.textContent = message.text;
     item.appendChild(meta);
     item.appendChild(text);
+    if (message.guidance) { item.appendChild(guidanceSource(message.guidance)); }
     list.appendChild(item);
     say("New message from " + who.textContent.toLowerCase() + ".");
+  }
+
+  // Where a guidance answer came from, as the server-rendered page shows it.
+  function guidanceSource(source) {
+    var line = document.createElement("p");
+    line.className = "govuk-body-s console-message__source";
+    line.appendChild(document.createTextNode(source.title
+      ? "From the article \u201c" + source.title + "\u201d, revision " + source.number + ". "
+      : "From guidance revision " + source.revision_id + ", no longer stored. "));
+    if (source.review_by) {
+      line.appendChild(document.createTextNode("Review by "));
+      var date = document.createElement("time");
+      date.setAttribute("datetime", source.review_by);
+      date.textContent = source.review_by_text;
+      line.appendChild(date);
+      line.appendChild(document.createTextNode(" "));
+    } else {
+      line.appendChild(document.createTextNode("No review-by date set. "));
+    }
+    if (source.overdue) {
+      var tag = document.createElement("strong");
+      tag.className = "govuk-tag govuk-tag--red";
+      tag.textContent = "Past its review-by date";
+      line.appendChild(tag);
+    }
+    return line;
   }
 
   function setDelivery(messageId, state) {

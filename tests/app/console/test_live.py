@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +11,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from tests.app.console.conftest import Account, csrf, queue_conversation, urgent_responder
 from tests.app.console.test_conversation import open_handoff, post, say, start_webchat
+from tests.app.conversations.test_feedback import guidance_responder, publish
 from tests.support.fake_rasa import FakeRasa
 
 
@@ -127,3 +128,25 @@ def test_the_socket_tells_the_page_when_the_session_expires(
         with pytest.raises(WebSocketDisconnect) as closed:
             console.receive_json()
     assert closed.value.code == 4401
+
+
+def test_a_live_guidance_answer_carries_its_revision_and_review_by_date(
+    officer_client: TestClient, fake_rasa: FakeRasa, session_factory: sessionmaker[Session]
+) -> None:
+    _, revision_id = publish(session_factory, review_by=date(2020, 1, 31))
+    fake_rasa.responder = guidance_responder(revision_id)
+    session_id, headers = start_webchat(officer_client)
+    with officer_client.websocket_connect(f"/console/ws?conversation={session_id}") as console:
+        say(officer_client, session_id, headers, "i lost my passport in madrid")
+        events = [console.receive_json() for _ in range(3)]  # citizen, answer, question
+    answers = [e["message"] for e in events if e["message"]["sender"] == "bot"]
+    assert answers[0]["guidance"] == {
+        "revision_id": revision_id,
+        "title": "Lost or stolen passport",
+        "number": 1,
+        "review_by": "2020-01-31",
+        "review_by_text": "31 January 2020",
+        "overdue": True,
+    }
+    citizen = [e["message"] for e in events if e["message"]["sender"] == "citizen"]
+    assert "guidance" not in citizen[0]
