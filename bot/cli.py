@@ -14,7 +14,7 @@ from bot.channels import telegram_bot
 from bot.console import officers
 from bot.core.config import get_settings
 from bot.db.migrate import upgrade_to_head
-from bot.db.models import utcnow
+from bot.db.models import OfficerRole, utcnow
 from bot.db.session import make_engine, make_session_factory, session_scope
 from bot.handoff import rota
 from bot.importer import KINDS, import_rows, read_rows
@@ -35,6 +35,7 @@ def _setup(args: argparse.Namespace) -> int:
         if demo is not None:
             state = "added" if demo.officer_added else "already there"
             print(f"demo duty officer ({demo_console.DEMO_EMAIL}, local only): {state}")
+            print(f"demo guidance editor and reviewer: {demo.admin_staff_added} added")
             print(demo_console.sign_in_help(settings.public_base_url), end="")
     print("database ready")
     return 0
@@ -90,7 +91,7 @@ def _officers(args: argparse.Namespace) -> int:
         if settings.environment != "local":
             print("bot officers demo-code: the demo account exists only locally", file=sys.stderr)
             return 2
-        print(demo_console.demo_code())
+        print(demo_console.demo_codes()[args.role])
         return 0
     password = ""
     if args.action == "add":
@@ -115,7 +116,9 @@ def _officers(args: argparse.Namespace) -> int:
                 print("Give the officer this TOTP secret once, for their authenticator app:")
                 print(f"  secret            {created.totp_secret}")
                 print(f"  provisioning URI  {created.provisioning_uri}")
-                print("It is not shown again. Add shifts with: bot officers shift add ...")
+                print("It is not shown again.")
+                if args.role in {"officer", "supervisor", "admin"}:
+                    print("Add shifts with: bot officers shift add ...")
             elif args.action == "shift":
                 shifts = officers.add_shifts(
                     session=session,
@@ -152,14 +155,21 @@ def _read_password(from_stdin: bool) -> str | None:
 
 
 def _officers_parser(commands: Any) -> None:
-    group = commands.add_parser("officers", help="duty officers' accounts and shifts")
+    group = commands.add_parser("officers", help="staff accounts (console and admin) and shifts")
     actions = group.add_subparsers(dest="action", required=True)
     add = actions.add_parser(
-        "add", help="add an officer (prompts for a password; prints the TOTP secret once)"
+        "add",
+        help="add a member of staff (prompts for a password; prints the TOTP secret once)",
     )
     add.add_argument("--email", required=True)
     add.add_argument("--name", required=True)
-    add.add_argument("--role", choices=["officer", "supervisor", "admin"], default="officer")
+    add.add_argument(
+        "--role",
+        choices=[role.value for role in OfficerRole],
+        default="officer",
+        help="officer and supervisor work the console; editor and reviewer the guidance admin; "
+        "admin both",
+    )
     add.add_argument("--timezone", required=True, help="IANA zone, e.g. Australia/Sydney")
     add.add_argument("--phone", help="for paging by SMS, e.g. +447700900123")
     add.add_argument(
@@ -181,7 +191,10 @@ def _officers_parser(commands: Any) -> None:
     actions.add_parser(
         "rota", help="who is on duty now and the hours of the next week nobody covers"
     )
-    actions.add_parser("demo-code", help="the local demo officer's current sign-in code")
+    demo = actions.add_parser("demo-code", help="a local demo account's current sign-in code")
+    demo.add_argument(
+        "--role", choices=["officer", "editor", "reviewer"], default="officer", help="which one"
+    )
     group.set_defaults(handler=_officers)
 
 

@@ -14,6 +14,9 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from bot.admin import articles as admin_articles
+from bot.admin import review as admin_review
+from bot.admin import web as admin_web
 from bot.api import health, internal
 from bot.channels import telegram, twilio, webchat
 from bot.console import live as console_live
@@ -170,6 +173,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # -- duty officers' console (issue 6) --
     app.include_router(console_web.router)
     app.include_router(console_live.router)
+    app.add_exception_handler(console_web.PageRefused, console_web.page_refused)
+    # -- guidance admin (issue 7) --
+    app.include_router(admin_web.router)
+    app.include_router(admin_articles.router)
+    app.include_router(admin_review.router)
     app.include_router(internal.router)
     app.include_router(health.router)
     app.include_router(pages.router)

@@ -26,7 +26,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from bot.console import auth, views
 from bot.console.events import CONSOLE_CHANNEL
-from bot.console.web import _UUID, PREFIX, console_state
+from bot.console.web import _UUID, CONSOLE_ROLES, PREFIX, console_state
 from bot.conversations.events import EventHub
 from bot.db.models import Message, Sender, utcnow
 from bot.db.session import session_scope
@@ -133,7 +133,12 @@ def _with_guidance_source(session: Session, event: dict[str, Any], zone: str) ->
 
 
 def _load(session: Session, key: str | None, policy: auth.SessionPolicy, touch: bool) -> object:
-    return auth.load(session=session, key=key, policy=policy, touch=touch)
+    # The staff cookie also signs editors and reviewers in (to the guidance
+    # admin); citizens' messages are for console roles only.
+    row = auth.load(session=session, key=key, policy=policy, touch=touch)
+    if row is None or row.officer is None or row.officer.role.value not in CONSOLE_ROLES:
+        return None
+    return row
 
 
 async def _pump(hub: EventHub, name: str, merged: asyncio.Queue[dict[str, Any]]) -> None:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -38,12 +39,13 @@ from bot.db.models import (
     Handoff,
     Message,
     Officer,
+    OfficerRole,
     Presence,
     utcnow,
 )
 from bot.db.session import session_scope
 from bot.handoff import actions
-from bot.seed.demo_console import DEMO_EMAIL
+from bot.seed.demo_console import DEMO_EMAILS
 from bot.web.pages import TEMPLATES_DIR, content_security_policy, static_url
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,14 @@ SERVICE_NAME: Final = "Duty officers' console"
 PREFIX: Final = "/console"
 SIGN_IN_PATH: Final = f"{PREFIX}/sign-in"
 CODE_PATH: Final = f"{PREFIX}/sign-in/code"
+ADMIN_PREFIX: Final = "/admin"
+# One staff session for the console and the guidance admin.
+COOKIE_PATH: Final = "/"
+# Staff who work the console; editors and reviewers work only in the guidance admin.
+CONSOLE_ROLES: Final = frozenset(
+    {OfficerRole.OFFICER.value, OfficerRole.SUPERVISOR.value, OfficerRole.ADMIN.value}
+)
+_NEXT_AREAS: Final = (PREFIX, ADMIN_PREFIX)
 MAX_NOTE_LENGTH: Final = 4000
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -93,6 +103,20 @@ class ConsoleState:
             ),
             secure_cookies=settings.public_base_url.startswith("https://"),
         )
+
+
+class PageRefused(Exception):  # noqa: N818 - it carries the page, it is not an error
+    """Raised with a ready-made page (a 403) that the app's handler sends as it is."""
+
+    def __init__(self, response: Response):
+        super().__init__("page refused")
+        self.response = response
+
+
+async def page_refused(_request: Request, exc: Exception) -> Response:
+    """The app's exception handler for :class:`PageRefused`."""
+    assert isinstance(exc, PageRefused)
+    return exc.response
 
 
 @dataclass(frozen=True)
@@ -138,7 +162,8 @@ async def _unit(request: Request, work: Callable[[Session], T]) -> T:
     return await run_in_threadpool(run)
 
 
-def _headers(request: Request) -> dict[str, str]:
+def security_headers(request: Request) -> dict[str, str]:
+    """The console's and the admin's response headers: CSP, no sniffing, no caching."""
     return {
         "Content-Security-Policy": content_security_policy(request),
         "X-Content-Type-Options": "nosniff",
@@ -166,7 +191,7 @@ def _render(
         **context,
     }
     return templates.TemplateResponse(
-        request, template, full, status_code=status_code, headers=_headers(request)
+        request, template, full, status_code=status_code, headers=security_headers(request)
     )
 
 
@@ -182,7 +207,7 @@ def _set_cookie(request: Request, response: Response, name: str, value: str) -> 
         httponly=True,
         samesite="strict",
         secure=console_state(request).secure_cookies,
-        path=PREFIX,
+        path=COOKIE_PATH,
     )
 
 
@@ -217,14 +242,62 @@ async def current(request: Request) -> Who | None:
 
 
 async def signed_in(request: Request) -> Who:
-    """The signed-in officer; anyone else is sent to the sign-in page."""
+    """The signed-in officer; anyone else is sent to the sign-in page.
+
+    Editors and reviewers share the staff sign-in but are not duty officers:
+    they get a 403 page that sends them to the guidance admin.
+    """
     who = await current(request)
     if who is None:
         root = str(request.scope.get("root_path", "")).rstrip("/")
         raise HTTPException(
             status.HTTP_303_SEE_OTHER, headers={"Location": f"{root}{SIGN_IN_PATH}"}
         )
+    if who.role not in CONSOLE_ROLES:
+        # Imported here: the admin's pages build on this module.
+        from bot.admin import common
+
+        raise PageRefused(common.refused(request, who, area="console"))
     return who
+
+
+def safe_next(raw: str | None) -> str | None:
+    """A local path under /console or /admin to go on to after sign-in, or None.
+
+    Anything else (another host, a scheme, ``//`` or backslash tricks, control
+    characters, paths elsewhere in the app) is dropped, so the sign-in page
+    can never be used to send staff to another site.
+    """
+    if not raw or len(raw) > 500 or not raw.startswith("/"):
+        return None
+    if (
+        raw.startswith("//")
+        or "\\" in raw
+        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in raw)
+    ):
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc or ".." in parts.path.split("/"):
+        return None
+    for area in _NEXT_AREAS:
+        if parts.path == area or parts.path.startswith(f"{area}/"):
+            return raw
+    return None
+
+
+def landing(role: str, wanted: str | None) -> str:
+    """Where a member of staff goes after signing in.
+
+    Their ``next`` when their role works in that area; otherwise the console
+    for officers, supervisors and admins, the guidance admin for editors and
+    reviewers.
+    """
+    console_user = role in CONSOLE_ROLES
+    if wanted is not None:
+        in_console = wanted == PREFIX or wanted.startswith(f"{PREFIX}/")
+        if console_user or not in_console:
+            return wanted
+    return PREFIX if console_user else ADMIN_PREFIX
 
 
 async def checked_form(request: Request, who: Who) -> FormData:
@@ -252,20 +325,31 @@ def _actor(who: Who) -> str:
 @router.get("/sign-in", response_class=HTMLResponse)
 async def sign_in_page(request: Request) -> Response:
     """Step one: email address and password."""
-    if await current(request) is not None:
-        return _redirect(request, PREFIX)
+    wanted = safe_next(request.query_params.get("next"))
+    who = await current(request)
+    if who is not None:
+        return _redirect(request, landing(who.role, wanted))
     notice = "You have signed out." if request.query_params.get("signed_out") else None
-    return _password_form(request, error=None, notice=notice)
+    return _password_form(request, error=None, notice=notice, wanted=wanted)
+
+
+def _with_next(path: str, wanted: str | None) -> str:
+    return f"{path}?next={quote(wanted, safe='/')}" if wanted else path
 
 
 def _password_form(
-    request: Request, *, error: str | None, notice: str | None = None, status_code: int = 200
+    request: Request,
+    *,
+    error: str | None,
+    notice: str | None = None,
+    status_code: int = 200,
+    wanted: str | None = None,
 ) -> HTMLResponse:
     token = auth.new_token()
     response = _render(
         request,
         "console/sign_in.html",
-        {"error": error, "notice": notice, "csrf_token": token},
+        {"error": error, "notice": notice, "csrf_token": token, "next_path": wanted},
         status_code=status_code,
     )
     _set_cookie(
@@ -285,20 +369,24 @@ async def sign_in(request: Request) -> Response:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="The form has expired. Reload it.")
     email = _field(form, "email").strip()
     password = _field(form, "password")
+    wanted = safe_next(_field(form, "next"))
     if not email or not password:
         return _password_form(
-            request, error="Enter your email address and password.", status_code=400
+            request,
+            error="Enter your email address and password.",
+            status_code=400,
+            wanted=wanted,
         )
     client = _client(request)
     if state.throttle.blocked(email=email, client=client):
-        return _password_form(request, error=auth.THROTTLED_ERROR, status_code=429)
+        return _password_form(request, error=auth.THROTTLED_ERROR, status_code=429, wanted=wanted)
     local = request.app.state.settings.environment == "local"
 
     def start(session: Session) -> str:
         auth.purge_expired(session=session, policy=state.policy)
         officer = auth.find_officer(session=session, email=email)
-        if officer is not None and officer.email == DEMO_EMAIL and not local:
-            officer = None  # the published demo account never signs in outside local
+        if officer is not None and officer.email in DEMO_EMAILS and not local:
+            officer = None  # the published demo accounts never sign in outside local
         ok = auth.check_password(officer=officer, password=password)
         key, _row = auth.start_pending(
             session=session, email=email, officer=officer, password_ok=ok
@@ -306,7 +394,7 @@ async def sign_in(request: Request) -> Response:
         return key
 
     key = await _unit(request, start)
-    response = _redirect(request, CODE_PATH)
+    response = _redirect(request, _with_next(CODE_PATH, wanted))
     _set_cookie(request, response, auth.SESSION_COOKIE, state.signer.session_cookie(key))
     return response
 
@@ -322,9 +410,14 @@ async def code_page(request: Request) -> Response:
         return row.csrf_token if row is not None else None
 
     token = await _unit(request, read)
+    wanted = safe_next(request.query_params.get("next"))
     if token is None:
-        return _redirect(request, SIGN_IN_PATH)
-    return _render(request, "console/sign_in_code.html", {"csrf_token": token, "error": None})
+        return _redirect(request, _with_next(SIGN_IN_PATH, wanted))
+    return _render(
+        request,
+        "console/sign_in_code.html",
+        {"csrf_token": token, "error": None, "next_path": wanted},
+    )
 
 
 @router.post("/sign-in/code", response_class=HTMLResponse)
@@ -335,10 +428,15 @@ async def sign_in_code(request: Request) -> Response:
     form = await request.form()
     code = _field(form, "code")
     given = form.get("csrf_token")
+    wanted = safe_next(_field(form, "next"))
     client = _client(request)
 
     def attempt(session: Session) -> tuple[str, str | None, str | None]:
-        """(outcome, new session key, email): outcome is ok, failed, throttled, gone or csrf."""
+        """(outcome, new session key, email or role): outcome is ok, failed, throttled, gone, csrf.
+
+        The third part is the email address on failure (to count it) and the
+        role on success (to choose where to go).
+        """
         pending = auth.load(session=session, key=key, policy=state.policy, stage=auth.STAGE_PENDING)
         if pending is None:
             return "gone", None, None
@@ -366,8 +464,10 @@ async def sign_in_code(request: Request) -> Response:
             )
             return "failed", None, email
         new_key, _row = auth.activate(session=session, pending=pending)
-        officer.presence = Presence.ONLINE
-        officer.presence_at = utcnow()
+        if officer.role.value in CONSOLE_ROLES:
+            # Only duty staff count for the rota; an editor signing in is not on duty.
+            officer.presence = Presence.ONLINE
+            officer.presence_at = utcnow()
         audit.record(
             session=session,
             actor=f"officer:{officer.email}",
@@ -375,32 +475,36 @@ async def sign_in_code(request: Request) -> Response:
             subject=officer.email,
             details={"client": client},
         )
-        return "ok", new_key, email
+        return "ok", new_key, officer.role.value
 
-    outcome, new_key, email = await _unit(request, attempt)
+    outcome, new_key, detail = await _unit(request, attempt)
     if outcome == "gone":
-        return _redirect(request, SIGN_IN_PATH)
+        return _redirect(request, _with_next(SIGN_IN_PATH, wanted))
     if outcome == "csrf":
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="The form has expired. Reload it.")
     if outcome == "throttled":
-        refused = _password_form(request, error=auth.THROTTLED_ERROR, status_code=429)
-        refused.delete_cookie(auth.SESSION_COOKIE, path=PREFIX)
+        refused = _password_form(
+            request, error=auth.THROTTLED_ERROR, status_code=429, wanted=wanted
+        )
+        refused.delete_cookie(auth.SESSION_COOKIE, path=COOKIE_PATH)
         return refused
     if outcome == "failed" or new_key is None:
-        state.throttle.failed(email=email or "", client=client)
-        failed = _password_form(request, error=auth.GENERIC_ERROR, status_code=400)
-        failed.delete_cookie(auth.SESSION_COOKIE, path=PREFIX)
+        state.throttle.failed(email=detail or "", client=client)
+        failed = _password_form(request, error=auth.GENERIC_ERROR, status_code=400, wanted=wanted)
+        failed.delete_cookie(auth.SESSION_COOKIE, path=COOKIE_PATH)
         return failed
-    response = _redirect(request, PREFIX)
+    response = _redirect(request, landing(detail or "", wanted))
     _set_cookie(request, response, auth.SESSION_COOKIE, state.signer.session_cookie(new_key))
-    response.delete_cookie(auth.SIGNIN_COOKIE, path=PREFIX)
+    response.delete_cookie(auth.SIGNIN_COOKIE, path=COOKIE_PATH)
     return response
 
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    """Ends the session and sets the officer offline."""
-    who = await signed_in(request)
+    """Ends the session and sets the officer offline (from the console or the admin)."""
+    who = await current(request)
+    if who is None:
+        return _redirect(request, SIGN_IN_PATH)
     await checked_form(request, who)
 
     def end(session: Session) -> None:
@@ -414,7 +518,7 @@ async def sign_out(request: Request) -> Response:
 
     await _unit(request, end)
     response = _redirect(request, f"{SIGN_IN_PATH}?signed_out=1")
-    response.delete_cookie(auth.SESSION_COOKIE, path=PREFIX)
+    response.delete_cookie(auth.SESSION_COOKIE, path=COOKIE_PATH)
     return response
 
 

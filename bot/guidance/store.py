@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -83,37 +83,112 @@ def add_revision(
 
 
 def publish_revision(
-    *, session: Session, revision: GuidanceRevision, reviewer: str
+    *, session: Session, revision: GuidanceRevision, reviewer: str, now: datetime | None = None
 ) -> GuidanceRevision:
-    """Makes ``revision`` the one served; the previously published one is archived."""
-    current = published_revision(session=session, article_id=revision.article_id)
-    if current is not None and current.id != revision.id:
-        current.status = RevisionStatus.ARCHIVED
+    """Makes ``revision`` the one served from now; earlier publications are archived.
+
+    For the importer and the seed, which publish reviewed content directly;
+    people publish through :mod:`bot.guidance.workflow`, which asks for a
+    second person's approval.
+    """
+    now = now or utcnow()
     revision.status = RevisionStatus.PUBLISHED
     revision.reviewer = reviewer
-    revision.published_at = utcnow()
+    revision.published_at = now
+    revision.publish_at = now
+    archive_superseded(session=session, article_id=revision.article_id, keep=revision, now=now)
     session.flush()
     return revision
 
 
-def published_revision(*, session: Session, article_id: int) -> GuidanceRevision | None:
-    """The article's published revision, if it has one."""
-    return session.scalars(
-        select(GuidanceRevision).where(
-            GuidanceRevision.article_id == article_id,
-            GuidanceRevision.status == RevisionStatus.PUBLISHED,
+def archive_superseded(
+    *, session: Session, article_id: int, keep: GuidanceRevision, now: datetime
+) -> int:
+    """Archives the article's publications that started before ``keep`` (it replaces them).
+
+    Scheduled publications (starting later) stay, so a schedule set by a
+    reviewer still takes effect.
+    """
+    archived = 0
+    for other in published_revisions(session=session, article_id=article_id):
+        if other.id != keep.id and starts(other) <= now:
+            other.status = RevisionStatus.ARCHIVED
+            archived += 1
+    session.flush()
+    return archived
+
+
+def published_revisions(*, session: Session, article_id: int) -> list[GuidanceRevision]:
+    """The article's revisions with status published: live, scheduled, expired or superseded."""
+    return list(
+        session.scalars(
+            select(GuidanceRevision)
+            .where(
+                GuidanceRevision.article_id == article_id,
+                GuidanceRevision.status == RevisionStatus.PUBLISHED,
+            )
+            .order_by(GuidanceRevision.number)
         )
-    ).first()
+    )
+
+
+def starts(revision: GuidanceRevision) -> datetime:
+    """When a published revision goes (or went) live."""
+    moment = revision.publish_at or revision.published_at or revision.created_at
+    return aware(moment)
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def current_publication(
+    revisions: list[GuidanceRevision], now: datetime
+) -> GuidanceRevision | None:
+    """Of an article's published revisions, the latest to have started (expired or not)."""
+    started = [revision for revision in revisions if starts(revision) <= now]
+    if not started:
+        return None
+    return max(started, key=lambda revision: (starts(revision), revision.number))
+
+
+def is_expired(revision: GuidanceRevision, now: datetime) -> bool:
+    """Past its expiry time."""
+    return revision.expires_at is not None and aware(revision.expires_at) <= now
+
+
+def live_revision(
+    *, session: Session, article_id: int, now: datetime | None = None
+) -> GuidanceRevision | None:
+    """What the article serves now: its latest started publication, unless that has expired.
+
+    When the latest publication has expired the article serves nothing: an
+    older text is never brought back by an expiry (it may be out of date).
+    """
+    now = now or utcnow()
+    latest = current_publication(published_revisions(session=session, article_id=article_id), now)
+    if latest is None or is_expired(latest, now):
+        return None
+    return latest
+
+
+def published_revision(*, session: Session, article_id: int) -> GuidanceRevision | None:
+    """The article's live revision, if it has one (see :func:`live_revision`)."""
+    return live_revision(session=session, article_id=article_id)
 
 
 def served_revision(
-    *, session: Session, topic: str, country: str | None
+    *, session: Session, topic: str, country: str | None, now: datetime | None = None
 ) -> tuple[GuidanceArticle, GuidanceRevision] | None:
     """What a citizen asking about ``topic`` in ``country`` is shown.
 
-    The country's own published article wins; otherwise the generic one.
-    Drafts, revisions in review and archived revisions are never returned.
+    The country's own article wins when it has a live revision; otherwise the
+    generic one. Drafts, revisions in review, scheduled revisions not yet
+    started, expired and archived revisions are never returned. Read from the
+    database on every call: nothing is cached, so a publication is served at once.
     """
+    now = now or utcnow()
     query = (
         select(GuidanceArticle, GuidanceRevision)
         .join(GuidanceRevision, GuidanceRevision.article_id == GuidanceArticle.id)
@@ -128,9 +203,15 @@ def served_revision(
         query = query.where(
             (GuidanceArticle.country == country) | GuidanceArticle.country.is_(None)
         )
-    rows = session.execute(query).all()
-    if not rows:
+    by_article: dict[int, tuple[GuidanceArticle, list[GuidanceRevision]]] = {}
+    for article, revision in session.execute(query).all():
+        by_article.setdefault(article.id, (article, []))[1].append(revision)
+    live: list[tuple[GuidanceArticle, GuidanceRevision]] = []
+    for article, revisions in by_article.values():
+        latest = current_publication(revisions, now)
+        if latest is not None and not is_expired(latest, now):
+            live.append((article, latest))
+    if not live:
         return None
     # A country-specific article sorts before the generic one.
-    article, revision = min(rows, key=lambda row: row[0].country is None)
-    return article, revision
+    return min(live, key=lambda row: row[0].country is None)

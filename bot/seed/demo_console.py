@@ -1,7 +1,8 @@
-"""One demo duty officer (and a few ready-made replies) for trying the console locally.
+"""Demo staff for trying the service locally: a duty officer, a guidance editor and a reviewer.
 
-Never seeded outside the local environment: the password and TOTP secret
-below are published in this file, so the account is a demonstration only.
+Also a few ready-made replies for the console. Never seeded outside the local
+environment: the passwords and TOTP secrets below are published in this file,
+so the accounts are a demonstration only (and never sign in elsewhere).
 """
 
 from __future__ import annotations
@@ -22,6 +23,37 @@ DEMO_PASSWORD = "demo-duty-officer-password"
 # Published on purpose (a demo account): any authenticator app can add it.
 DEMO_TOTP_SECRET = "DEMOCONSULARDUTYOFFICERAAAAAAAAA"
 DEMO_TIMEZONE = "Europe/London"
+
+
+@dataclass(frozen=True)
+class DemoStaff:
+    """A published demo account for the guidance admin."""
+
+    email: str
+    name: str
+    role: str
+    password: str
+    totp_secret: str
+
+
+# An editor writes changes and a reviewer approves them: two people, as the workflow asks.
+DEMO_EDITOR = DemoStaff(
+    email="guidance.editor@example.gov.uk",
+    name="Demo Guidance Editor",
+    role="editor",
+    password="demo-guidance-editor-password",
+    totp_secret="DEMOCONSULARGUIDANCEEDITORAAAAAA",
+)
+DEMO_REVIEWER = DemoStaff(
+    email="guidance.reviewer@example.gov.uk",
+    name="Demo Guidance Reviewer",
+    role="reviewer",
+    password="demo-guidance-reviewer-password",
+    totp_secret="DEMOCONSULARGUIDANCEREVIEWERAAAA",
+)
+DEMO_ADMIN_STAFF = (DEMO_EDITOR, DEMO_REVIEWER)
+# Every published demo address: none of them may sign in outside local.
+DEMO_EMAILS = frozenset({DEMO_EMAIL, *(staff.email for staff in DEMO_ADMIN_STAFF)})
 
 SAMPLE_CANNED_REPLIES = {
     "Introduce yourself": (
@@ -45,6 +77,7 @@ class DemoReport:
 
     officer_added: bool
     canned_replies: int
+    admin_staff_added: int = 0
 
 
 def seed_demo_console(*, session: Session, environment: str) -> DemoReport | None:
@@ -78,7 +111,21 @@ def seed_demo_console(*, session: Session, environment: str) -> DemoReport | Non
         for title, text in SAMPLE_CANNED_REPLIES.items():
             session.add(CannedReply(title=title, text=text))
             canned += 1
-    return DemoReport(officer_added=added, canned_replies=canned)
+    staff_added = 0
+    for staff in DEMO_ADMIN_STAFF:
+        if auth.find_officer(session=session, email=staff.email) is None:
+            officers.add_officer(
+                session=session,
+                email=staff.email,
+                name=staff.name,
+                role=staff.role,
+                timezone=DEMO_TIMEZONE,
+                password=staff.password,
+                totp_secret=staff.totp_secret,
+                actor="seed",
+            )
+            staff_added += 1
+    return DemoReport(officer_added=added, canned_replies=canned, admin_staff_added=staff_added)
 
 
 def demo_code() -> str:
@@ -86,12 +133,27 @@ def demo_code() -> str:
     return pyotp.TOTP(DEMO_TOTP_SECRET).now()
 
 
+def demo_codes() -> dict[str, str]:
+    """Every demo account's current code, by role (officer, editor, reviewer)."""
+    codes = {"officer": demo_code()}
+    codes.update({staff.role: pyotp.TOTP(staff.totp_secret).now() for staff in DEMO_ADMIN_STAFF})
+    return codes
+
+
 def sign_in_help(base_url: str) -> str:
-    """How to sign in to the local console as the demo officer."""
-    return (
-        f"    duty console      {base_url}/console/sign-in (demo account, local only)\n"
-        f"      email           {DEMO_EMAIL}\n"
-        f"      password        {DEMO_PASSWORD}\n"
-        f"      code            .venv/bin/bot officers demo-code "
-        f"(or add TOTP secret {DEMO_TOTP_SECRET} to an authenticator app)\n"
-    )
+    """How to sign in locally as the demo officer, editor and reviewer."""
+    lines = [
+        f"    duty console      {base_url}/console/sign-in (demo account, local only)\n",
+        f"      email           {DEMO_EMAIL}\n",
+        f"      password        {DEMO_PASSWORD}\n",
+        "      code            .venv/bin/bot officers demo-code "
+        f"(or add TOTP secret {DEMO_TOTP_SECRET} to an authenticator app)\n",
+        f"    guidance admin    {base_url}/admin (demo accounts, local only; same sign-in)\n",
+    ]
+    for staff in DEMO_ADMIN_STAFF:
+        lines += [
+            f"      {staff.role:<8}  email {staff.email}  password {staff.password}\n",
+            f"                code: .venv/bin/bot officers demo-code --role {staff.role} "
+            f"(or TOTP secret {staff.totp_secret})\n",
+        ]
+    return "".join(lines)

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
+from bot.console import officers
 from bot.core.config import Settings
 from bot.db.migrate import upgrade_to_head
+from bot.db.session import session_scope
 from tests.browser.stack import AppServer, Stack
 from tests.support.fake_rasa import FakeActionServer, FakeRasa
 from tests.support.servers import ServerThread
@@ -114,3 +118,40 @@ def unprotected_page(browser: Browser) -> Iterator[Page]:
     own handling of HTML stands between a hostile reply and script execution."""
     for context in _context(browser, bypass_csp=True):
         yield context.new_page()
+
+
+@dataclass(frozen=True)
+class StaffLogin:
+    """A member of staff in the app's database: what they type to sign in."""
+
+    email: str
+    name: str
+    password: str
+    secret: str
+
+    def code(self) -> str:
+        return pyotp.TOTP(self.secret).now()
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def add_staff(stack: Stack, *, email: str, name: str, role: str) -> StaffLogin:
+    """Adds an account with a known password and TOTP secret (no shifts: not on duty)."""
+    secret = pyotp.random_base32()
+    with session_scope(stack.session_factory) as session:
+        officers.add_officer(
+            session=session,
+            email=email,
+            name=name,
+            role=role,
+            timezone="Europe/London",
+            password=STAFF_PASSWORD,
+            totp_secret=secret,
+        )
+    return StaffLogin(email, name, STAFF_PASSWORD, secret)
+
+
+def staff_context(browser: Browser) -> Iterator[BrowserContext]:
+    """A browser context of its own for one member of staff."""
+    yield from _context(browser)

@@ -9,7 +9,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.websockets import WebSocketDisconnect
 
-from tests.app.console.conftest import Account, csrf, queue_conversation, urgent_responder
+from tests.app.console.conftest import (
+    PASSWORD,
+    Account,
+    add_account,
+    csrf,
+    queue_conversation,
+    sign_in,
+    urgent_responder,
+)
 from tests.app.console.test_conversation import open_handoff, post, say, start_webchat
 from tests.app.conversations.test_feedback import guidance_responder, publish
 from tests.support.fake_rasa import FakeRasa
@@ -150,3 +158,14 @@ def test_a_live_guidance_answer_carries_its_revision_and_review_by_date(
     }
     citizen = [e["message"] for e in events if e["message"]["sender"] == "citizen"]
     assert "guidance" not in citizen[0]
+
+
+def test_an_editors_session_does_not_open_the_socket(
+    client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    editor = add_account(session_factory, "ed@example.gov.uk", "Ed Editor", role="editor")
+    response = sign_in(client, editor.email, PASSWORD, editor.code())
+    assert response.status_code == 303  # signed in, for the guidance admin
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/console/ws"):
+        pass
+    assert refused.value.code == 4401

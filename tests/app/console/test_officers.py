@@ -132,6 +132,23 @@ def test_weekdays_and_clock_parse_what_people_type() -> None:
         officers.weekdays("t")  # tuesday or thursday?
 
 
+@pytest.mark.parametrize("role", ["editor", "reviewer"])
+def test_officers_add_accepts_the_guidance_roles(
+    cli_database: str,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    role: str,
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    argv = ["officers", "add", "--email", f"{role}@example.gov.uk", "--name", "Gus Guidance"]
+    argv += ["--role", role, "--timezone", "Europe/London", "--password-stdin"]
+    assert main(argv) == 0
+    assert "shift add" not in capsys.readouterr().out  # they work in the admin, not on shifts
+    with session_factory() as session:
+        assert session.scalars(select(Officer)).one().role == OfficerRole(role)
+
+
 def test_the_demo_officer_is_seeded_once_locally_and_always_on_duty(
     session_factory: sessionmaker[Session],
 ) -> None:
@@ -140,13 +157,24 @@ def test_the_demo_officer_is_seeded_once_locally_and_always_on_duty(
     with session_factory.begin() as session:
         second = demo_console.seed_demo_console(session=session, environment="local")
     assert first is not None and first.officer_added and first.canned_replies == 3
+    assert first.admin_staff_added == 2
     assert second is not None and not second.officer_added and second.canned_replies == 0
+    assert second.admin_staff_added == 0
     with session_factory() as session:
-        demo = session.scalars(select(Officer)).one()
-        assert demo.email == demo_console.DEMO_EMAIL
-        assert rota.on_duty(rota.load_officers(session), utcnow()) != []
+        staff = {o.email: o.role for o in session.scalars(select(Officer))}
+        assert staff == {
+            demo_console.DEMO_EMAIL: OfficerRole.OFFICER,
+            demo_console.DEMO_EDITOR.email: OfficerRole.EDITOR,
+            demo_console.DEMO_REVIEWER.email: OfficerRole.REVIEWER,
+        }
+        on_duty = rota.on_duty(rota.load_officers(session), utcnow())
+        assert [o.email for o in on_duty] == [demo_console.DEMO_EMAIL]
         assert len(session.scalars(select(CannedReply)).all()) == 3
     assert pyotp.TOTP(demo_console.DEMO_TOTP_SECRET).now() == demo_console.demo_code()
+    codes = demo_console.demo_codes()
+    assert codes["editor"] == pyotp.TOTP(demo_console.DEMO_EDITOR.totp_secret).now()
+    assert set(codes) == {"officer", "editor", "reviewer"}
+    assert demo_console.DEMO_REVIEWER.email in demo_console.sign_in_help("http://localhost")
 
 
 def test_the_demo_officer_is_never_seeded_in_production(
