@@ -41,7 +41,7 @@ GAZETTEER := build/gazetteer.jsonl
 FRONTEND := bot/static/vendor/govuk/govuk-frontend.min.css
 DB_STAMP := $(CONSULAR_VAR_DIR)/.db-ready
 
-.PHONY: help setup run ctl bench bench-console test test-app test-browser test-actions test-rasa test-e2e lint bench clean browser
+.PHONY: help setup run ctl bench bench-console test test-app test-browser test-actions test-rasa test-e2e lint bench clean browser export-nlu
 
 help:
 	@echo "make run    set up what is missing, then run app, Rasa and action server"
@@ -155,6 +155,11 @@ bench: setup
 # channel's API, with 50 conversations queued; writes results/bench-console.json.
 bench-console: .venv/.ready
 	$(APP_PY) -m bench.console
+
+# The published guidance articles' example questions into data/nlu/admin_examples.yml
+# (from the configured database), for the next training; see bot/guidance/nlu_export.py.
+export-nlu: .venv/.ready
+	$(APP_PY) -m bot.guidance.nlu_export
 
 lint: .venv/.ready
 	.venv/bin/ruff check bot tests migrations scripts actions components bench

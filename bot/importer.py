@@ -1,18 +1,29 @@
-"""Validating import of real data (posts, travel advice, cases) from CSV or JSON.
+"""Validating import and export of real data (posts, travel advice, cases, articles), CSV or JSON.
 
 Every row is checked before anything is written. If any row is rejected the
 report lists each one with its reasons and the database is left untouched;
 otherwise all rows are written in one transaction. Rows are upserted by their
-natural key, so re-importing a corrected file is safe.
+natural key, so re-importing a corrected file is safe. Guidance articles are
+the exception: an imported article becomes a new draft revision, never a
+published one, so a second person reviews it before any citizen sees it.
+
+The same row models check a single post or travel advice edited in the
+guidance admin, so the form and the bulk import apply the same rules.
+
+Exports write the rows back in the import's own format (so an export can be
+corrected and re-imported). CSV cells that a spreadsheet would run as a
+formula are prefixed with a quote on export, and the quote is removed again
+on import.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,12 +41,34 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.cases.identity import REFERENCE_PATTERN, birth_date_digest, surname_digest
-from bot.db.models import AdviseAgainst, Case, CaseEvent, Post, TravelAdvice
+from bot.catalogue import SLUGS
+from bot.db.models import (
+    AdviseAgainst,
+    Case,
+    CaseEvent,
+    GuidanceArticle,
+    GuidanceRevision,
+    OfficerRole,
+    Post,
+    RevisionStatus,
+    TravelAdvice,
+    utcnow,
+)
 from bot.geo.gazetteer import country_name
+from bot.guidance import store, workflow
+from bot.guidance.store import RevisionDraft
 
-Kind = Literal["posts", "travel-advice", "cases"]
+Kind = Literal["posts", "travel-advice", "cases", "articles"]
+Format = Literal["csv", "json"]
+# What ``bot import`` takes; articles are imported from the guidance admin.
 KINDS: tuple[Kind, ...] = ("posts", "travel-advice", "cases")
+# What the guidance admin imports and exports (never cases: their facts are hashed).
+ADMIN_KINDS: tuple[Kind, ...] = ("posts", "travel-advice", "articles")
+FORMATS: tuple[Format, ...] = ("csv", "json")
 MAX_ROWS = 100_000
+IMPORT_CHANGE_NOTE = "Imported from a file"
+# A cell starting with one of these is a formula to a spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _Row(BaseModel):
@@ -44,12 +77,17 @@ class _Row(BaseModel):
     @field_validator("country", check_fields=False)
     @classmethod
     def _country(cls, value: str) -> str:
-        code = value.upper()
-        try:
-            country_name(code)
-        except KeyError as exc:
-            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 code") from exc
-        return code
+        return country_code(value)
+
+
+def country_code(value: str) -> str:
+    """The upper-case ISO 3166-1 alpha-2 code; ValueError for anything else."""
+    code = value.strip().upper()
+    try:
+        country_name(code)
+    except KeyError as exc:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 code") from exc
+    return code
 
 
 class PostRow(_Row):
@@ -124,10 +162,83 @@ class CaseRow(_Row):
         return value
 
 
+class ArticleRow(_Row):
+    """A guidance article's content; imported as a draft revision for review.
+
+    The text is checked by the same rules as the admin's article form
+    (:func:`bot.guidance.workflow.check`).
+    """
+
+    topic: str
+    country: str | None = None
+    title: str
+    body: str
+    source_url: str
+    review_by: date
+    example_questions: list[str] = Field(default_factory=list)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        if value not in SLUGS:
+            raise ValueError(f"{value!r} is not a topic of the service catalogue")
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:  # type: ignore[override]
+        # Same name as _Row's, so it replaces it: an article without a
+        # country is the generic one for its topic.
+        return None if value is None else country_code(value)
+
+    @field_validator("example_questions", mode="before")
+    @classmethod
+    def _split_examples(cls, value: Any) -> Any:
+        # CSV has no lists: questions are separated by "|".
+        if isinstance(value, str):
+            return value.split("|")
+        return value
+
+    @model_validator(mode="after")
+    def _content(self) -> ArticleRow:
+        checked = workflow.check(
+            workflow.Fields(
+                title=self.title,
+                body=self.body,
+                source_url=self.source_url,
+                review_by=self.review_by.isoformat(),
+                example_questions="\n".join(self.example_questions),
+                change_note=IMPORT_CHANGE_NOTE,
+            ),
+            today=utcnow().date(),
+        )
+        if checked.draft is None:
+            raise ValueError(
+                "; ".join(f"{name}: {message}" for name, message in checked.errors.items())
+            )
+        self.title = checked.draft.title
+        self.body = checked.draft.body
+        self.source_url = checked.draft.source_url
+        self.example_questions = list(checked.draft.example_questions)
+        return self
+
+    def draft(self) -> RevisionDraft:
+        """The revision content this row becomes."""
+        return RevisionDraft(
+            title=self.title,
+            body=self.body,
+            source_url=self.source_url,
+            last_reviewed=utcnow().date(),
+            review_by=self.review_by,
+            example_questions=tuple(self.example_questions),
+        )
+
+
 ROW_MODELS: dict[Kind, type[_Row]] = {
     "posts": PostRow,
     "travel-advice": TravelAdviceRow,
     "cases": CaseRow,
+    "articles": ArticleRow,
 }
 
 
@@ -154,26 +265,58 @@ class ImportReport:
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """Rows from a CSV file (header line) or a JSON list (or {"<anything>": [...]})."""
     text = path.read_text(encoding="utf-8-sig")
-    if path.suffix.lower() == ".csv":
-        return [dict(row) for row in csv.DictReader(text.splitlines())]
-    if path.suffix.lower() == ".json":
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise ValueError(f"{path.name}: use a .csv or .json file")
+    return parse_rows(text, "csv" if suffix == "csv" else "json")
+
+
+def parse_rows(text: str, fmt: Format) -> list[dict[str, Any]]:
+    """Rows from CSV text (header line) or JSON text; ValueError when it is neither.
+
+    CSV cells that an export protected against formula injection lose their
+    leading quote again.
+    """
+    text = text.removeprefix("\ufeff")
+    if fmt == "csv":
+        try:
+            reader = csv.DictReader(io.StringIO(text, newline=""))
+            return [
+                {key: _unguard(value) for key, value in row.items() if key is not None}
+                for row in reader
+            ]
+        except csv.Error as exc:
+            raise ValueError(f"not valid CSV: {exc}") from exc
+    try:
         document = json.loads(text)
-        if isinstance(document, dict):
-            lists = [value for value in document.values() if isinstance(value, list)]
-            if len(lists) != 1:
-                raise ValueError("a JSON object must hold exactly one list of rows")
-            document = lists[0]
-        if not isinstance(document, list):
-            raise ValueError("JSON must be a list of rows")
-        return document
-    raise ValueError(f"{path.name}: use a .csv or .json file")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc.msg} (line {exc.lineno})") from exc
+    if isinstance(document, dict):
+        lists = [value for value in document.values() if isinstance(value, list)]
+        if len(lists) != 1:
+            raise ValueError("a JSON object must hold exactly one list of rows")
+        document = lists[0]
+    if not isinstance(document, list):
+        raise ValueError("JSON must be a list of rows")
+    return document
+
+
+def _unguard(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
 
 
 def validate_rows(kind: Kind, rows: Sequence[Any]) -> tuple[list[_Row], ImportReport]:
     """Checks every row; returns the valid ones and a report of the rest."""
+    numbered, report = _validate(kind, rows)
+    return [row for _number, row in numbered], report
+
+
+def _validate(kind: Kind, rows: Sequence[Any]) -> tuple[list[tuple[int, _Row]], ImportReport]:
     report = ImportReport(kind)
     model = ROW_MODELS[kind]
-    valid: list[_Row] = []
+    valid: list[tuple[int, _Row]] = []
     if len(rows) > MAX_ROWS:
         report.rejected.append((0, f"too many rows ({len(rows)} > {MAX_ROWS})"))
         return valid, report
@@ -197,24 +340,69 @@ def validate_rows(kind: Kind, rows: Sequence[Any]) -> tuple[list[_Row], ImportRe
             report.rejected.append((number, f"duplicate of row {seen[key]}"))
             continue
         seen[key] = number
-        valid.append(row)
+        valid.append((number, row))
     report.accepted = len(valid)
     return valid, report
 
 
 def import_rows(
-    *, session: Session, kind: Kind, rows: Sequence[Any], case_key: str, is_sample: bool = False
+    *,
+    session: Session,
+    kind: Kind,
+    rows: Sequence[Any],
+    case_key: str,
+    is_sample: bool = False,
+    author: str = "import",
 ) -> ImportReport:
-    """Validates then writes all rows, or nothing (the caller owns the transaction)."""
-    valid, report = validate_rows(kind, rows)
+    """Validates then writes all rows, or nothing (the caller owns the transaction).
+
+    ``author`` is who the draft revisions of imported articles are recorded
+    as (and so may not approve them).
+    """
+    numbered, report = _validate(kind, rows)
+    if kind == "articles":
+        articles = [(number, row) for number, row in numbered if isinstance(row, ArticleRow)]
+        report.rejected += _changes_under_way(session, articles)
+        report.rejected.sort()
+        report.accepted = len({n for n, _ in numbered} - {n for n, _ in report.rejected})
     if not report.ok:
         return report
-    writer = _WRITERS[kind]
-    for row in valid:
-        writer(session, row, case_key, is_sample)
+    if kind == "articles":
+        by = workflow.Person(actor=author, role=OfficerRole.ADMIN)
+        for _number, row in numbered:
+            assert isinstance(row, ArticleRow)
+            _write_article(session, row, by)
+    else:
+        writer = _WRITERS[kind]
+        for _number, row in numbered:
+            writer(session, row, case_key, is_sample)
     session.flush()
     report.written = True
     return report
+
+
+def _changes_under_way(
+    session: Session, rows: Sequence[tuple[int, ArticleRow]]
+) -> list[tuple[int, str]]:
+    """Rows whose article already has a draft or a revision in review.
+
+    An import never overwrites someone's unfinished change; the article's
+    change must be finished (approved, sent back and edited, or withdrawn) first.
+    """
+    refused: list[tuple[int, str]] = []
+    for number, row in rows:
+        article = store.find_article(session=session, topic=row.topic, country=row.country)
+        under_way = workflow.open_revision(session, article.id) if article else None
+        if under_way is not None:
+            where = "in review" if under_way.status == RevisionStatus.IN_REVIEW else "a draft"
+            refused.append(
+                (
+                    number,
+                    f"revision {under_way.number} of this article is already {where}; "
+                    "finish that change before importing a new text",
+                )
+            )
+    return refused
 
 
 def _natural_key(kind: Kind, row: _Row) -> tuple[Any, ...]:
@@ -222,6 +410,8 @@ def _natural_key(kind: Kind, row: _Row) -> tuple[Any, ...]:
         return (row.country, row.city.casefold(), row.kind)
     if isinstance(row, TravelAdviceRow):
         return (row.country,)
+    if isinstance(row, ArticleRow):
+        return (row.topic, row.country)
     assert isinstance(row, CaseRow)
     return (row.reference,)
 
@@ -283,3 +473,116 @@ _WRITERS: dict[Kind, Callable[[Session, _Row, str, bool], None]] = {
     "travel-advice": _write_travel_advice,
     "cases": _write_case,
 }
+
+
+def _write_article(session: Session, row: ArticleRow, by: workflow.Person) -> GuidanceRevision:
+    """A new draft revision of the article (made when missing); never published here.
+
+    Through the review workflow, which records each step in the audit log.
+    """
+    article = store.find_article(session=session, topic=row.topic, country=row.country)
+    if article is None:
+        return workflow.create_article(
+            session,
+            topic=row.topic,
+            country=row.country,
+            draft=row.draft(),
+            change_note=IMPORT_CHANGE_NOTE,
+            by=by,
+        )
+    draft = workflow.start_draft(session, article_id=article.id, by=by)
+    return workflow.edit_draft(
+        session, revision_id=draft.id, draft=row.draft(), change_note=IMPORT_CHANGE_NOTE, by=by
+    )
+
+
+# -- export --------------------------------------------------------------------------------
+
+
+def fields(kind: Kind) -> tuple[str, ...]:
+    """The columns of ``kind``, in the order of its row model (the CSV header)."""
+    return tuple(ROW_MODELS[kind].model_fields)
+
+
+def export_rows(*, session: Session, kind: Kind) -> list[dict[str, Any]]:
+    """Every row of ``kind`` as the import reads it (articles: their live revision)."""
+    if kind == "posts":
+        posts = session.scalars(select(Post).order_by(Post.country, Post.rank, Post.id))
+        return [{name: getattr(post, name) for name in fields("posts")} for post in posts]
+    if kind == "travel-advice":
+        advice = session.scalars(select(TravelAdvice).order_by(TravelAdvice.country))
+        return [
+            {
+                "country": item.country,
+                "summary": item.summary,
+                "advise_against": AdviseAgainst(item.advise_against).value,
+                "advise_against_areas": item.advise_against_areas,
+                "last_updated": item.last_updated.isoformat(),
+                "url": item.url,
+            }
+            for item in advice
+        ]
+    if kind == "articles":
+        return [
+            {
+                "topic": article.topic,
+                "country": article.country,
+                "title": revision.title,
+                "body": revision.body,
+                "source_url": revision.source_url,
+                "review_by": revision.review_by.isoformat() if revision.review_by else None,
+                "example_questions": list(revision.example_questions or []),
+            }
+            for article, revision in live_revisions(session=session)
+        ]
+    raise ValueError(f"{kind} cannot be exported")
+
+
+def live_revisions(
+    *, session: Session, now: datetime | None = None
+) -> list[tuple[GuidanceArticle, GuidanceRevision]]:
+    """Each article's live revision, by the rules citizens are served by (bot.guidance.store).
+
+    Articles serving nothing (never published, scheduled only, expired) are
+    left out. Sorted by topic, then the generic article before country ones.
+    One query for all published revisions, not one per article.
+    """
+    moment = now or utcnow()
+    rows = session.execute(
+        select(GuidanceArticle, GuidanceRevision)
+        .join(GuidanceRevision, GuidanceRevision.article_id == GuidanceArticle.id)
+        .where(GuidanceRevision.status == RevisionStatus.PUBLISHED)
+    ).all()
+    published: dict[int, tuple[GuidanceArticle, list[GuidanceRevision]]] = {}
+    for article, revision in rows:
+        published.setdefault(article.id, (article, []))[1].append(revision)
+    live: list[tuple[GuidanceArticle, GuidanceRevision]] = []
+    for article, revisions in published.values():
+        current = store.current_publication(revisions, moment)
+        if current is not None and not store.is_expired(current, moment):
+            live.append((article, current))
+    return sorted(live, key=lambda pair: (pair[0].topic, pair[0].country or "", pair[0].id))
+
+
+def to_csv(kind: Kind, rows: Sequence[dict[str, Any]]) -> str:
+    """CSV with a header line; lists joined by "|"; formula-like cells quoted."""
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=fields(kind), lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({name: _csv_cell(row.get(name)) for name in fields(kind)})
+    return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = "|".join(str(item) for item in value)
+    text = str(value)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+def to_json(kind: Kind, rows: Sequence[dict[str, Any]]) -> str:
+    """``{"<kind>": [rows]}``, which :func:`parse_rows` reads back."""
+    return json.dumps({kind: list(rows)}, ensure_ascii=False, indent=2, default=str) + "\n"

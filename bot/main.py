@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from bot.admin import articles as admin_articles
+from bot.admin import data as admin_data
+from bot.admin import learning as admin_learning
 from bot.admin import review as admin_review
 from bot.admin import web as admin_web
 from bot.api import health, internal
@@ -156,7 +158,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Web chat, channels and internal API of the consular assistant.",
         lifespan=lifespan,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        per_path={f"{admin_data.PREFIX}/import": settings.admin_import_max_bytes},
+    )
 
     @app.exception_handler(RequestValidationError)
     async def _log_bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -178,6 +184,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_web.router)
     app.include_router(admin_articles.router)
     app.include_router(admin_review.router)
+    app.include_router(admin_data.router)  # posts, travel advice, import and export
+    app.include_router(admin_learning.router)  # helpfulness, unanswered questions
     app.include_router(internal.router)
     app.include_router(health.router)
     app.include_router(pages.router)

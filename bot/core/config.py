@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     rate_limit_per_sender: str = "20/minute"
     rate_limit_per_endpoint: str = "600/minute"
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    # The guidance admin's bulk import (CSV/JSON files of posts, travel
+    # advice or articles) may send more than any message or form.
+    admin_import_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
 
     # -- duty officers' console (issue 6) --
     # Signs the console's session and sign-in cookies. Empty: a key derived

@@ -7,6 +7,7 @@ The embedded profile counts in memory; the production profile points
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -44,19 +45,25 @@ class RateLimiter:
 
 
 class BodySizeLimit:
-    """Refuses request bodies over ``max_bytes`` with 413, before any handler reads them."""
+    """Refuses request bodies over ``max_bytes`` with 413, before any handler reads them.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int):
+    ``per_path`` gives named paths their own limit (the admin's bulk import
+    takes files larger than any message or form).
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, per_path: Mapping[str, int] | None = None):
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.per_path.get(scope["path"], self.default_max_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await _too_large(scope, send, self.max_bytes)
+        if declared is not None and declared > max_bytes:
+            await _too_large(scope, send, max_bytes)
             return
         received = 0
         refused = False
@@ -68,10 +75,10 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # Answer now; the handler sees a client that went away.
                     refused = True
-                    await _too_large(scope, send, self.max_bytes)
+                    await _too_large(scope, send, max_bytes)
                     return {"type": "http.disconnect"}
             return message
 

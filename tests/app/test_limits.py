@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.config import Settings
-from bot.core.ratelimit import RateLimiter
+from bot.core.ratelimit import BodySizeLimit, RateLimiter
 from bot.db.models import Message
 from bot.main import create_app
 from tests.app.channels.test_webchat import say, start
@@ -115,3 +116,19 @@ def test_a_malformed_request_is_logged_without_its_content(
     [record] = [r for r in caplog.records if "malformed" in r.getMessage()]
     assert "/messages" in record.getMessage()
     assert "123456789" not in caplog.text
+
+
+def test_a_path_with_its_own_limit_takes_larger_bodies_and_no_other_does() -> None:
+    app = FastAPI()
+
+    @app.post("/upload")
+    @app.post("/other")
+    async def echo(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    app.add_middleware(BodySizeLimit, max_bytes=100, per_path={"/upload": 1000})
+    with TestClient(app) as client:
+        assert client.post("/upload", content=b"x" * 900).json() == {"size": 900}
+        assert client.post("/upload", content=b"x" * 1100).status_code == 413
+        assert client.post("/other", content=b"x" * 900).status_code == 413
+        assert client.post("/other", content=b"x" * 90).json() == {"size": 90}
