@@ -39,9 +39,10 @@ MODEL := models/consular.tar.gz
 SPACY_PIPELINE := build/spacy/en_consular/meta.json
 GAZETTEER := build/gazetteer.jsonl
 FRONTEND := bot/static/vendor/govuk/govuk-frontend.min.css
+CHARTS := bot/static/vendor/chartjs/chart.umd.min.js
 DB_STAMP := $(CONSULAR_VAR_DIR)/.db-ready
 
-.PHONY: help setup run ctl bench bench-console test test-app test-browser test-actions test-rasa test-e2e lint bench clean browser export-nlu
+.PHONY: help setup run ctl bench bench-console test test-app test-browser test-actions test-rasa test-e2e lint bench clean browser export-nlu bench-insight
 
 help:
 	@echo "make run    set up what is missing, then run app, Rasa and action server"
@@ -68,7 +69,7 @@ $(CURDIR)/.tools/bin/uv:
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-$(FRONTEND): node_modules/.package-lock.json .venv/.ready scripts/vendor_frontend.py
+$(FRONTEND) $(CHARTS) &: node_modules/.package-lock.json .venv/.ready scripts/vendor_frontend.py
 	$(APP_PY) scripts/vendor_frontend.py
 
 # --- browser for the web chat tests -------------------------------------------
@@ -114,7 +115,7 @@ $(DB_STAMP): .venv/.ready $(wildcard migrations/versions/*.py) bot/seed/sample_p
 	.venv/bin/bot setup
 	touch $@
 
-setup: .venv/.ready .venv-rasa/.ready $(FRONTEND) $(MODEL) $(DB_STAMP)
+setup: .venv/.ready .venv-rasa/.ready $(FRONTEND) $(CHARTS) $(MODEL) $(DB_STAMP)
 
 # --- the interface ----------------------------------------------------------
 
@@ -128,11 +129,11 @@ ctl:
 test: setup test-app test-browser test-actions test-rasa test-e2e
 	@echo "make test: every suite passed"
 
-test-app: .venv/.ready $(FRONTEND)
+test-app: .venv/.ready $(FRONTEND) $(CHARTS)
 	$(APP_PY) -m pytest tests/app
 
 # The web chat widget in Debian's Chromium, driven by Playwright (tests/browser).
-test-browser: browser .venv/.ready $(FRONTEND) node_modules/.package-lock.json
+test-browser: browser .venv/.ready $(FRONTEND) $(CHARTS) node_modules/.package-lock.json
 	$(APP_PY) -m pytest -p no:cacheprovider tests/browser
 
 test-actions: .venv-rasa/.ready $(SPACY_PIPELINE) $(MODEL)
@@ -150,6 +151,11 @@ test-e2e: setup
 bench: setup
 	$(APP_PY) -m bench.run
 	$(APP_PY) -m bench.console
+	$(APP_PY) -m bench.insight
+
+# The dashboard's queries over a million synthetic conversations (bench/insight.py).
+bench-insight: .venv/.ready
+	$(APP_PY) -m bench.insight
 
 # Console latency (issue 6): citizen to console websocket and officer reply to the
 # channel's API, with 50 conversations queued; writes results/bench-console.json.

@@ -18,6 +18,7 @@ from bot.db.models import OfficerRole, utcnow
 from bot.db.session import make_engine, make_session_factory, session_scope
 from bot.handoff import rota
 from bot.importer import KINDS, import_rows, read_rows
+from bot.insight import synthetic as insight_synthetic
 from bot.seed import demo_console, seed_all
 
 
@@ -239,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     telegram.set_defaults(handler=_telegram)
 
     _officers_parser(commands)
+    insight_synthetic.register(commands)
 
     args = parser.parse_args(argv)
     handler = args.handler

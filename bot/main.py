@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from bot.admin import articles as admin_articles
+from bot.admin import dashboard as admin_dashboard
 from bot.admin import data as admin_data
 from bot.admin import learning as admin_learning
 from bot.admin import review as admin_review
@@ -186,6 +187,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_review.router)
     app.include_router(admin_data.router)  # posts, travel advice, import and export
     app.include_router(admin_learning.router)  # helpfulness, unanswered questions
+    # -- insight dashboard (issue 8) --
+    app.include_router(admin_dashboard.router)
     app.include_router(internal.router)
     app.include_router(health.router)
     app.include_router(pages.router)

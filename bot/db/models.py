@@ -20,10 +20,12 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db.base import Base
+from bot.insight.sql import utc_hour
 
 UUID_LENGTH = 36
 CHANNEL_LENGTH = 16
@@ -120,11 +122,27 @@ def _enum(cls: type[enum.Enum], name: str, length: int = 16) -> Enum:
     )
 
 
+def _insight_columns(lead: str) -> list[str]:
+    """The dashboard's covering index columns, ``lead`` first, then the date."""
+    rest = ["created_at", "country", "topic", "channel", "priority", "message_count"]
+    return [lead, *(column for column in rest if column != lead)]
+
+
 class Conversation(Base):
     """One citizen's thread on one channel, and who currently owns it."""
 
     __tablename__ = "conversation"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        # The insight dashboard (bot/insight) counts a date range by day, topic,
+        # country and channel. Each index leads with what one figure groups by
+        # and carries every column the figures read, so SQLite walks one index
+        # in order (no table, no sort) and PostgreSQL can scan index-only.
+        *(
+            Index(f"ix_conversation_insight_{lead}", *_insight_columns(lead))
+            for lead in ("created_at", "topic", "country", "channel")
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True, default=new_uuid)
     channel: Mapped[str] = mapped_column(String(CHANNEL_LENGTH))
@@ -139,11 +157,28 @@ class Conversation(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+    # Made by ``bot insight generate`` for demos and benchmarks, never by a citizen.
+    is_synthetic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Messages in the conversation, kept by database triggers on the message
+    # table (migration 0007), so the dashboard sums it instead of joining messages.
+    message_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation", order_by="Message.id"
     )
     handoffs: Mapped[list[Handoff]] = relationship(back_populates="conversation")
+
+
+# The dashboard's hour-of-day figure groups by country and UTC hour: this
+# expression index hands SQLite the rows in that order (see bot/insight/queries.py).
+Index(
+    "ix_conversation_insight_hour",
+    Conversation.country,
+    utc_hour(Conversation.created_at),
+    Conversation.created_at,
+    Conversation.priority,
+    Conversation.message_count,
+)
 
 
 class Message(Base):
@@ -234,7 +269,24 @@ class Handoff(Base):
     """A conversation waiting for, or handled by, a human duty officer."""
 
     __tablename__ = "handoff"
-    __table_args__ = (Index("ix_handoff_open_queue", "closed_at", "priority", "queued_at"),)
+    __table_args__ = (
+        Index("ix_handoff_open_queue", "closed_at", "priority", "queued_at"),
+        # The insight dashboard's service figures: handoffs queued in a date
+        # range, grouped and timed from this index alone.
+        Index(
+            "ix_handoff_insight",
+            "queued_at",
+            "country",
+            "topic",
+            "priority",
+            "reason",
+            "outcome",
+            "assigned_at",
+            "first_reply_at",
+            "closed_at",
+            "conversation_id",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
@@ -473,6 +525,15 @@ class GuidanceFeedback(Base):
     __table_args__ = (
         UniqueConstraint("conversation_id", "revision_id"),
         Index("ix_guidance_feedback_article_id_created_at", "article_id", "created_at"),
+        # The insight dashboard counts answers given in a date range.
+        Index(
+            "ix_guidance_feedback_insight",
+            "created_at",
+            "article_id",
+            "helpful",
+            "channel",
+            "conversation_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -502,6 +563,15 @@ class UnansweredQuestion(Base):
     __tablename__ = "unanswered_question"
     __table_args__ = (
         Index("ix_unanswered_question_resolved_at_created_at", "resolved_at", "created_at"),
+        # The insight dashboard counts questions asked in a date range.
+        Index(
+            "ix_unanswered_question_insight",
+            "created_at",
+            "reason",
+            "channel",
+            "country",
+            "conversation_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
