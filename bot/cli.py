@@ -36,7 +36,7 @@ def _setup(args: argparse.Namespace) -> int:
         if demo is not None:
             state = "added" if demo.officer_added else "already there"
             print(f"demo duty officer ({demo_console.DEMO_EMAIL}, local only): {state}")
-            print(f"demo guidance editor and reviewer: {demo.admin_staff_added} added")
+            print(f"demo editor, reviewer and supervisor: {demo.admin_staff_added} added")
             print(demo_console.sign_in_help(settings.public_base_url), end="")
     print("database ready")
     return 0
@@ -194,7 +194,10 @@ def _officers_parser(commands: Any) -> None:
     )
     demo = actions.add_parser("demo-code", help="a local demo account's current sign-in code")
     demo.add_argument(
-        "--role", choices=["officer", "editor", "reviewer"], default="officer", help="which one"
+        "--role",
+        choices=["officer", "editor", "reviewer", "supervisor"],
+        default="officer",
+        help="which one",
     )
     group.set_defaults(handler=_officers)
 

@@ -51,7 +51,15 @@ DEMO_REVIEWER = DemoStaff(
     password="demo-guidance-reviewer-password",
     totp_secret="DEMOCONSULARGUIDANCEREVIEWERAAAA",
 )
-DEMO_ADMIN_STAFF = (DEMO_EDITOR, DEMO_REVIEWER)
+# A supervisor sees the insight dashboard (and works the console like an officer).
+DEMO_SUPERVISOR = DemoStaff(
+    email="duty.supervisor@example.gov.uk",
+    name="Demo Duty Supervisor",
+    role="supervisor",
+    password="demo-duty-supervisor-password",
+    totp_secret="DEMOCONSULARDUTYSUPERVISORAAAAAA",
+)
+DEMO_ADMIN_STAFF = (DEMO_EDITOR, DEMO_REVIEWER, DEMO_SUPERVISOR)
 # Every published demo address: none of them may sign in outside local.
 DEMO_EMAILS = frozenset({DEMO_EMAIL, *(staff.email for staff in DEMO_ADMIN_STAFF)})
 
@@ -134,25 +142,26 @@ def demo_code() -> str:
 
 
 def demo_codes() -> dict[str, str]:
-    """Every demo account's current code, by role (officer, editor, reviewer)."""
+    """Every demo account's current code, by role (officer, editor, reviewer, supervisor)."""
     codes = {"officer": demo_code()}
     codes.update({staff.role: pyotp.TOTP(staff.totp_secret).now() for staff in DEMO_ADMIN_STAFF})
     return codes
 
 
 def sign_in_help(base_url: str) -> str:
-    """How to sign in locally as the demo officer, editor and reviewer."""
+    """How to sign in locally as the demo officer, editor, reviewer and supervisor."""
     lines = [
         f"    duty console      {base_url}/console/sign-in (demo account, local only)\n",
         f"      email           {DEMO_EMAIL}\n",
         f"      password        {DEMO_PASSWORD}\n",
         "      code            .venv/bin/bot officers demo-code "
         f"(or add TOTP secret {DEMO_TOTP_SECRET} to an authenticator app)\n",
-        f"    guidance admin    {base_url}/admin (demo accounts, local only; same sign-in)\n",
+        f"    guidance admin    {base_url}/admin (demo accounts, local only; same sign-in;\n"
+        "                      the supervisor sees the dashboard at /admin/dashboard)\n",
     ]
     for staff in DEMO_ADMIN_STAFF:
         lines += [
-            f"      {staff.role:<8}  email {staff.email}  password {staff.password}\n",
+            f"      {staff.role:<10}  email {staff.email}  password {staff.password}\n",
             f"                code: .venv/bin/bot officers demo-code --role {staff.role} "
             f"(or TOTP secret {staff.totp_secret})\n",
         ]

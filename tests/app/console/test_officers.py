@@ -157,7 +157,7 @@ def test_the_demo_officer_is_seeded_once_locally_and_always_on_duty(
     with session_factory.begin() as session:
         second = demo_console.seed_demo_console(session=session, environment="local")
     assert first is not None and first.officer_added and first.canned_replies == 3
-    assert first.admin_staff_added == 2
+    assert first.admin_staff_added == 3
     assert second is not None and not second.officer_added and second.canned_replies == 0
     assert second.admin_staff_added == 0
     with session_factory() as session:
@@ -166,6 +166,7 @@ def test_the_demo_officer_is_seeded_once_locally_and_always_on_duty(
             demo_console.DEMO_EMAIL: OfficerRole.OFFICER,
             demo_console.DEMO_EDITOR.email: OfficerRole.EDITOR,
             demo_console.DEMO_REVIEWER.email: OfficerRole.REVIEWER,
+            demo_console.DEMO_SUPERVISOR.email: OfficerRole.SUPERVISOR,
         }
         on_duty = rota.on_duty(rota.load_officers(session), utcnow())
         assert [o.email for o in on_duty] == [demo_console.DEMO_EMAIL]
@@ -173,7 +174,8 @@ def test_the_demo_officer_is_seeded_once_locally_and_always_on_duty(
     assert pyotp.TOTP(demo_console.DEMO_TOTP_SECRET).now() == demo_console.demo_code()
     codes = demo_console.demo_codes()
     assert codes["editor"] == pyotp.TOTP(demo_console.DEMO_EDITOR.totp_secret).now()
-    assert set(codes) == {"officer", "editor", "reviewer"}
+    assert codes["supervisor"] == pyotp.TOTP(demo_console.DEMO_SUPERVISOR.totp_secret).now()
+    assert set(codes) == {"officer", "editor", "reviewer", "supervisor"}
     assert demo_console.DEMO_REVIEWER.email in demo_console.sign_in_help("http://localhost")
 
 
