@@ -400,22 +400,7 @@ def _malformed(request: Request, reason: str) -> NoReturn:
 
 def _latest_buttons(request: Request, channel: str, sender: str) -> list[dict[str, Any]]:
     """The buttons of the last message we sent this citizen (what a number answers)."""
-    with session_scope(request.app.state.session_factory) as session:
-        payload = session.scalars(
-            select(Message.payload)
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(
-                Conversation.channel == channel,
-                Conversation.external_id == sender,
-                Message.direction == Direction.OUTBOUND,
-            )
-            .order_by(Message.id.desc())
-            .limit(1)
-        ).first()
-    buttons = (payload or {}).get("buttons")
-    if not isinstance(buttons, list):
-        return []
-    return [button for button in buttons if isinstance(button, dict)]
+    return _buttons_sent(request, channel, sender, messages=1)
 
 
 def _recent_buttons(request: Request, channel: str, sender: str) -> list[dict[str, Any]]:
@@ -424,6 +409,13 @@ def _recent_buttons(request: Request, channel: str, sender: str) -> list[dict[st
     A quick-reply button stays on screen after later messages, so a tap may
     answer a question asked a moment before the last message.
     """
+    return _buttons_sent(request, channel, sender, messages=RECENT_BUTTON_MESSAGES)
+
+
+def _buttons_sent(
+    request: Request, channel: str, sender: str, *, messages: int
+) -> list[dict[str, Any]]:
+    """The buttons of our last ``messages`` messages to this citizen, the most recent first."""
     with session_scope(request.app.state.session_factory) as session:
         payloads = session.scalars(
             select(Message.payload)
@@ -434,7 +426,7 @@ def _recent_buttons(request: Request, channel: str, sender: str) -> list[dict[st
                 Message.direction == Direction.OUTBOUND,
             )
             .order_by(Message.id.desc())
-            .limit(RECENT_BUTTON_MESSAGES)
+            .limit(messages)
         ).all()
     found: list[dict[str, Any]] = []
     for payload in payloads:
