@@ -4,7 +4,8 @@ Generates N synthetic conversations (default 1,000,000 across 250 posts
 over a year, ``bot insight generate``) into a SQLite database in the
 temporary folder, migrated like the real one and seeded with the sample
 guidance (so "Was this helpful?" answers have articles). A database made
-earlier with the same parameters is reused: generation takes minutes.
+earlier with the same parameters is reused (migrated to the newest schema
+first): generation takes minutes.
 
 Then, for two views, the whole year and the dashboard's default (the last
 28 days), each figure is computed in a fresh process-level engine (cold: an
@@ -68,6 +69,9 @@ def prepare(args: argparse.Namespace) -> tuple[str, datetime, float | None]:
         saved = json.loads(sidecar.read_text(encoding="utf-8"))
         if saved.get("parameters") == wanted:
             print(f"reusing {path} (same parameters)", file=sys.stderr)
+            # Made by an older schema: later migrations add (and backfill) what
+            # the queries now read, in seconds rather than generation's minutes.
+            upgrade_to_head(f"sqlite:///{path}")
             return f"sqlite:///{path}", datetime.fromisoformat(saved["end"]), None
     for stale in (path, sidecar, Path(f"{path}-wal"), Path(f"{path}-shm")):
         stale.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from bot.admin import articles as admin_articles
+from bot.admin import common as admin_common
 from bot.admin import dashboard as admin_dashboard
 from bot.admin import data as admin_data
 from bot.admin import learning as admin_learning
@@ -162,7 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        per_path={f"{admin_data.PREFIX}/import": settings.admin_import_max_bytes},
+        per_path={f"{admin_common.PREFIX}/import": settings.admin_import_max_bytes},
     )
 
     @app.exception_handler(RequestValidationError)

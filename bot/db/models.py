@@ -122,6 +122,28 @@ def _enum(cls: type[enum.Enum], name: str, length: int = 16) -> Enum:
     )
 
 
+HANDOFF_DURATIONS = ("wait_seconds", "reply_seconds", "close_seconds")
+
+
+def handoff_duration_indexes(duration: str) -> dict[str, list[str]]:
+    """Name -> columns of the two indexes that hand one handoff time out in order.
+
+    One leads with the time (all handoffs, or filtered as the scan goes), one
+    with the country and then the time (one post's handoffs); both carry what
+    the dashboard filters by, so SQLite never reads the table.
+    """
+    short = duration.removesuffix("_seconds")
+    rest = ["queued_at", "country", "topic", "channel"]
+    return {
+        f"ix_handoff_insight_{short}": [duration, *rest],
+        f"ix_handoff_insight_country_{short}": [
+            "country",
+            duration,
+            *(column for column in rest if column != "country"),
+        ],
+    }
+
+
 def _insight_columns(lead: str) -> list[str]:
     """The dashboard's covering index columns, ``lead`` first, then the date."""
     rest = ["created_at", "country", "topic", "channel", "priority", "message_count"]
@@ -272,7 +294,7 @@ class Handoff(Base):
     __table_args__ = (
         Index("ix_handoff_open_queue", "closed_at", "priority", "queued_at"),
         # The insight dashboard's service figures: handoffs queued in a date
-        # range, grouped and timed from this index alone.
+        # range, grouped and counted from this index alone.
         Index(
             "ix_handoff_insight",
             "queued_at",
@@ -281,10 +303,22 @@ class Handoff(Base):
             "priority",
             "reason",
             "outcome",
-            "assigned_at",
-            "first_reply_at",
             "closed_at",
+            "channel",
+            "wait_seconds",
+            "reply_seconds",
+            "close_seconds",
+            "is_repeat",
             "conversation_id",
+        ),
+        # A conversation's handoffs in order (the open one; is_repeat).
+        Index("ix_handoff_conversation", "conversation_id", "id"),
+        # Percentiles of each time, read in order from an index (migration 0008):
+        # over all handoffs, and by country for the figures by post.
+        *(
+            Index(index, *columns)
+            for duration in HANDOFF_DURATIONS
+            for index, columns in handoff_duration_indexes(duration).items()
         ),
     )
 
@@ -307,6 +341,20 @@ class Handoff(Base):
     escalations: Mapped[int] = mapped_column(Integer, default=0)
     # Queued while nobody was on duty: how the citizen asked to be called back.
     callback_details: Mapped[str | None] = mapped_column(Text)
+    # The conversation's channel, copied when queued (by the insert trigger of
+    # migration 0008) as topic and country are: the dashboard filters handoffs
+    # by channel without joining their conversations.
+    channel: Mapped[str | None] = mapped_column(String(CHANNEL_LENGTH))
+    # The dashboard's times in whole seconds, kept by database triggers whenever
+    # the timestamps change (migration 0008), so percentiles read an index in
+    # order instead of computing and sorting every handoff's times:
+    # assigned_at - queued_at, first_reply_at - assigned_at, closed_at - queued_at.
+    wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    reply_seconds: Mapped[int | None] = mapped_column(Integer)
+    close_seconds: Mapped[int | None] = mapped_column(Integer)
+    # The conversation had been handed off before this one (set by the insert
+    # trigger): the dashboard counts conversations handed off without a DISTINCT.
+    is_repeat: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     conversation: Mapped[Conversation] = relationship(back_populates="handoffs")
     officer: Mapped[Officer | None] = relationship()

@@ -29,21 +29,26 @@ Definitions (what a reader of the dashboard is told, too):
   the offset cannot change inside one. Conversations with no post are not
   placed on the clock.
 * **Handoffs in range**: joined the officers' queue (``queued_at``) in the
-  range, filtered by the topic and country they were queued with (copied
-  from the conversation then) and, for a channel filter, by their
-  conversation's channel. **Handoff rate**: conversations handed off in the
-  range over conversations started in it; **resolved by the assistant** is
-  the rest. (A conversation started just before the range and handed off in
-  it counts in the numerator: at a range's edge the two can differ by a
-  few; over days and weeks it is negligible, and it keeps the figures to
-  one index each.)
+  range, filtered by the topic, country and channel they were queued with
+  (copied from the conversation then). A conversation handed off twice in
+  the range, in the same group, counts once among the conversations handed
+  off and twice among the handoffs. **Handoff rate**: conversations handed
+  off in the range over conversations started in it; **resolved by the
+  assistant** is the rest. (A conversation started just before the range
+  and handed off in it counts in the numerator: at a range's edge the two
+  can differ by a few; over days and weeks it is negligible, and it keeps
+  the figures to one index each.)
 * **Queue wait**: from joining the queue to an officer taking it
   (``assigned_at - queued_at``). **First reply**: from taking it to the
   officer's first message (``first_reply_at - assigned_at``). **Time to
   close**: from joining the queue to closing (``closed_at - queued_at``).
-  Percentiles are nearest-rank (the value at rank ceil(p x n) in order),
-  computed with window functions in SQL, so SQLite and PostgreSQL agree.
-  Handoffs still waiting, or never taken, count in none of these times.
+  Each is stored in whole seconds (rounded, halves away from zero) by
+  database triggers whenever the times change (migration 0008), so an
+  officer's transfer restarts the wait and first reply from the new
+  take-over, as the timestamps do. Percentiles are nearest-rank (the value
+  at rank ceil(p x n) in order), each read from an index on the time in
+  order, so SQLite and PostgreSQL agree. Handoffs still waiting, or never
+  taken, count in none of these times.
 * **Shift**: the desk's 8-hour watch, in UTC, when the handoff joined the
   queue (00:00-08:00, 08:00-16:00, 16:00-24:00 UTC). Officers work weekly
   shifts in their own time zones (``bot/handoff/rota.py``) that overlap
@@ -68,11 +73,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     and_,
+    bindparam,
     case,
+    exists,
     func,
     literal,
+    or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -89,7 +99,7 @@ from bot.db.models import (
     UnansweredQuestion,
 )
 from bot.insight import suppression
-from bot.insight.sql import seconds_between, utc_hour, utc_quarter
+from bot.insight.sql import unindexed, utc_hour, utc_quarter
 
 NO_POST: Final = "No post (country unknown or no post)"
 NO_COUNTRY: Final = "No country recognised"
@@ -573,10 +583,11 @@ def by_local_hour(session: Session, filters: Filters) -> Figure:
 
 # -- service ------------------------------------------------------------------------------
 
+# The stored whole-second times (kept by triggers, migration 0008), by figure name.
 DURATIONS: Final = {
-    "wait": (H.assigned_at, H.queued_at),
-    "reply": (H.first_reply_at, H.assigned_at),
-    "close": (H.closed_at, H.queued_at),
+    "wait": H.wait_seconds,
+    "reply": H.reply_seconds,
+    "close": H.close_seconds,
 }
 
 
@@ -589,108 +600,227 @@ class Spread:
     p95: int | None
 
 
-def handoff_filter(filters: Filters) -> list[ColumnElement[bool]]:
-    """Handoffs queued in range, by the topic and country they were queued with.
+def nearest_rank(n: int, percent: int) -> int:
+    """The 1-based rank of the nearest-rank percentile of ``n`` values: ceil(percent/100 x n)."""
+    return (n * percent + 99) // 100
 
-    Handoffs carry their conversation's topic and country, so only a channel
-    filter needs the conversation table (a semi-join on its channel index).
+
+def handoff_filter(filters: Filters, t: Any = H) -> list[ColumnElement[bool]]:
+    """Handoffs queued in range, by the topic, country and channel they were queued with.
+
+    Handoffs carry their conversation's topic, country and channel, so no
+    figure of handoffs joins the conversations. ``t`` is the handoff table's
+    columns, or an alias's.
     """
     where: list[ColumnElement[bool]] = [
-        H.queued_at >= filters.since,
-        H.queued_at < filters.until,
+        t.queued_at >= filters.since,
+        t.queued_at < filters.until,
     ]
     if filters.country:
-        where.append(H.country == filters.country)
+        where.append(t.country == filters.country)
     if filters.topic:
-        where.append(H.topic == filters.topic)
+        where.append(t.topic == filters.topic)
     if filters.channel:
-        where.append(
-            H.conversation_id.in_(
-                select(C.id).where(C.channel == filters.channel, C.created_at < filters.until)
-            )
-        )
+        where.append(t.channel == filters.channel)
     return where
 
 
-def spreads(
-    session: Session, filters: Filters, group: ColumnElement[Any] | None
-) -> dict[Any, dict[str, Spread]]:
-    """p50 and p95 of every handoff duration per group, with window functions in SQL.
+def _as_is(value: Any) -> Any:
+    return value
 
-    The durations are computed once per handoff (a materialised CTE), then
-    each is ranked in its group (NULLs, the unfinished, last) and counted
-    without NULLs; the values at ranks ceil(n/2) and ceil(0.95 n) are picked
-    out by the outer GROUP BY.
+
+@dataclass(frozen=True)
+class Grouping:
+    """How a service figure splits the handoffs.
+
+    The figure counts by ``key`` in one pass; ``merge`` then turns each key
+    into the group shown (several keys can make one group), and ``same`` says
+    when two handoffs (an alias's columns, then the table's) are in the same
+    group. Each percentile is read for one group at a time from an index in
+    order, so ``members`` gives the rows of one key as conditions an index
+    serves. Keys and conditions are built on the columns given (the handoff
+    table's, or an alias's).
     """
-    key = group if group is not None else literal(0)
-    durations = (
-        select(
-            key.label("g"),
-            *(
-                seconds_between(later, earlier).label(name)
-                for name, (later, earlier) in DURATIONS.items()
-            ),
-        )
-        .where(*handoff_filter(filters))
-        .cte("durations")
-        .prefix_with("MATERIALIZED")
+
+    key: Callable[[Any], ColumnElement[Any]] | None
+    members: Callable[[Any, Any], ColumnElement[bool]]
+    merge: Callable[[Any], Any] = _as_is
+    same: Callable[[Any, Any], ColumnElement[bool]] | None = None
+
+
+WHOLE: Final = Grouping(key=None, members=lambda t, value: true())
+
+
+def _shift(t: Any) -> ColumnElement[int]:
+    shift: ColumnElement[int] = utc_hour(t.queued_at) // 8
+    return shift
+
+
+BY_SHIFT: Final = Grouping(key=_shift, members=lambda t, value: _shift(t) == value)
+
+
+def by_post_grouping(posts: dict[str, tuple[str, str]]) -> Grouping:
+    """By the handoff's country when it has a post; the others (and none) in one group, None.
+
+    Counted by country (no expression to sort by) and merged in Python; the
+    "no post" group's percentiles read its few countries' index entries.
+    """
+    countries = sorted(posts)
+
+    def post_key(t: Any) -> ColumnElement[Any]:
+        return case((t.country.in_(countries), t.country), else_=literal(None))
+
+    return Grouping(
+        key=lambda t: t.country,
+        members=lambda t, value: t.country.is_(None) if value is None else t.country == value,
+        merge=lambda value: value if value in posts else None,
+        same=lambda e, t: post_key(e).is_not_distinct_from(post_key(t)),
     )
-    d = durations.c
-    ranked_columns: list[Any] = [d.g]
-    for name in DURATIONS:
-        value = d[name]
-        order = value.asc().nulls_last()
-        # The same window for the rank and the count (over the whole partition),
-        # so each duration costs one sort, not two.
-        ranked_columns += [
-            value.label(f"{name}_v"),
-            func.row_number().over(partition_by=d.g, order_by=order).label(f"{name}_rn"),
-            func.count(value)
-            .over(partition_by=d.g, order_by=order, rows=(None, None))
-            .label(f"{name}_n"),
-        ]
-    ranked = select(*ranked_columns).subquery("ranked")
-    r = ranked.c
-    picks: list[Any] = [r.g]
-    for name in DURATIONS:
-        v, rn, n = r[f"{name}_v"], r[f"{name}_rn"], r[f"{name}_n"]
-        picks += [
-            func.max(n),
-            func.max(case((rn == (n + 1) // 2, v))),
-            func.max(case((rn == (n * 95 + 99) // 100, v))),
-        ]
-    result: dict[Any, dict[str, Spread]] = {}
-    for row in session.execute(select(*picks).group_by(r.g)).all():
-        values = list(row[1:])
-        result[row[0]] = {
+
+
+@dataclass(frozen=True)
+class ServiceGroup:
+    """One group's handoffs, conversations handed off (when asked) and times."""
+
+    handoffs: int
+    conversations: int
+    spreads: dict[str, Spread]
+
+
+def service_groups(
+    session: Session, filters: Filters, grouping: Grouping, *, conversations: bool = False
+) -> dict[Any, ServiceGroup]:
+    """Handoffs, conversations handed off and p50/p95 of each time, per group.
+
+    One grouped count over the range (from a covering index), then each
+    percentile that the figure can show as one ``ORDER BY time LIMIT 1
+    OFFSET rank - 1``, which an index on the time (or on the country and the
+    time) hands out in order: no database sorts the handoffs. Percentiles
+    that suppression would hide (too few values) are never looked up.
+    """
+    key = grouping.key(H) if grouping.key is not None else literal(0)
+    counted: list[ColumnElement[Any]] = [key, func.count()]
+    counted.append(_repeats(filters, grouping) if conversations else literal(0))
+    counted += [func.count(column) for column in DURATIONS.values()]
+    rows = session.execute(select(*counted).where(*handoff_filter(filters)).group_by(key)).all()
+    merged: dict[Any, list[Any]] = {}
+    for value, handoffs, repeats, *counts in rows:
+        group = grouping.merge(value)
+        keys, totals = merged.setdefault(group, [[], [0] * (2 + len(DURATIONS))])
+        keys.append(value)
+        for index, number in enumerate([handoffs, repeats, *counts]):
+            totals[index] += int(number or 0)
+    lookups = _Lookups(session, filters, grouping)
+    return {
+        group: ServiceGroup(
+            handoffs=totals[0],
+            conversations=totals[0] - totals[1] if conversations else 0,
+            spreads=lookups.spreads(keys, dict(zip(DURATIONS, totals[2:], strict=True))),
+        )
+        for group, (keys, totals) in merged.items()
+    }
+
+
+def _repeats(filters: Filters, grouping: Grouping) -> ColumnElement[int]:
+    """Handoffs in the group whose conversation has an earlier handoff in the same group.
+
+    The handoffs minus these are the conversations handed off, without a
+    count(DISTINCT) and its sort: only handoffs marked ``is_repeat`` (a
+    conversation handed off again, few) look for their earlier ones, by the
+    conversation's index.
+    """
+    earlier = Handoff.__table__.alias("earlier")
+    e = earlier.c
+    same: list[ColumnElement[bool]] = [
+        e.conversation_id == H.conversation_id,
+        e.id < H.id,
+        *handoff_filter(filters, e),
+    ]
+    if grouping.same is not None:
+        same.append(grouping.same(e, H))
+    elif grouping.key is not None:
+        same.append(grouping.key(e).is_not_distinct_from(grouping.key(H)))
+    found = exists().where(*same)
+    return func.coalesce(func.sum(case((H.is_repeat, case((found, 1), else_=0)), else_=0)), 0)
+
+
+PERCENTILES: Final = (("p50", 50, suppression.THRESHOLD), ("p95", 95, suppression.P95_MINIMUM))
+
+
+class _Lookups:
+    """Reads a group's percentiles of every time in one statement, built once per kind of group.
+
+    Each percentile is its own ``ORDER BY time LIMIT 1 OFFSET rank - 1``; the
+    six go as one UNION ALL with bound parameters for the group and ranks, so
+    a figure by post runs one prepared statement per post and the time goes
+    on reading indexes, not on building SQL. A percentile suppression would
+    hide anyway gets ``LIMIT 0``, which reads nothing.
+    """
+
+    def __init__(self, session: Session, filters: Filters, grouping: Grouping) -> None:
+        # Core, not the ORM: nothing here is an entity, and it runs hundreds of times.
+        self.connection = session.connection()
+        self.filters = filters
+        self.grouping = grouping
+        self.statements: dict[bool, Any] = {}
+
+    def spreads(self, keys: list[Any], counts: dict[str, int]) -> dict[str, Spread]:
+        if len(keys) == 1:
+            statement = self.statements.get(keys[0] is None)
+            if statement is None:
+                member = self.grouping.members(H, None if keys[0] is None else bindparam("key"))
+                statement = self.statements[keys[0] is None] = self._statement(member)
+        else:  # a merged group ("no post"): one of its kind in a figure
+            statement = self._statement(or_(*(self.grouping.members(H, key) for key in keys)))
+        parameters: dict[str, Any] = {"key": keys[0]}
+        for name, n in counts.items():
+            for which, percent, minimum in PERCENTILES:
+                parameters[f"skip_{name}_{which}"] = max(nearest_rank(n, percent) - 1, 0)
+                parameters[f"take_{name}_{which}"] = 1 if n >= minimum else 0
+        found = {which: value for which, value in self.connection.execute(statement, parameters)}
+        return {
             name: Spread(
-                int(values[3 * i] or 0),
-                _seconds(values[3 * i + 1]),
-                _seconds(values[3 * i + 2]),
+                n,
+                *(_int(found.get(f"{name}_{which}")) for which, _percent, _minimum in PERCENTILES),
             )
-            for i, name in enumerate(DURATIONS)
+            for name, n in counts.items()
         }
-    return result
+
+    def _statement(self, members: ColumnElement[bool]) -> Any:
+        # The date range is left unindexed on SQLite: it would otherwise walk the
+        # range's index and sort all of it, where walking the time's index (or
+        # the country's then the time's) filters as it goes and stops at the rank.
+        where = [
+            unindexed(H.queued_at) >= self.filters.since,
+            unindexed(H.queued_at) < self.filters.until,
+            *handoff_filter(self.filters)[2:],
+            members,
+        ]
+        parts = []
+        for name, column in DURATIONS.items():
+            for which, _percent, _minimum in PERCENTILES:
+                picked = (
+                    select(literal(f"{name}_{which}").label("which"), column.label("value"))
+                    .where(*where, column.is_not(None))
+                    .order_by(column)
+                    .limit(bindparam(f"take_{name}_{which}", type_=Integer))
+                    .offset(bindparam(f"skip_{name}_{which}", type_=Integer))
+                    .subquery()
+                )
+                parts.append(select(picked.c.which, picked.c.value))
+        return union_all(*parts)
 
 
-def _seconds(value: Any) -> int | None:
-    return None if value is None else int(round(float(value)))
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
-def handoff_counts(
-    session: Session,
-    filters: Filters,
-    group: ColumnElement[Any] | None,
-    *,
-    conversations: bool = False,
-) -> dict[Any, tuple[int, int]]:
-    """Per group: (handoffs, conversations handed off; 0 unless asked, as it costs a sort)."""
-    key = group if group is not None else literal(0)
-    handed = func.count(func.distinct(H.conversation_id)) if conversations else literal(0)
+def handoff_counts(session: Session, filters: Filters, group: ColumnElement[Any]) -> dict[Any, int]:
+    """Handoffs in range per group."""
     rows = session.execute(
-        select(key, func.count(), handed).where(*handoff_filter(filters)).group_by(key)
+        select(group, func.count()).where(*handoff_filter(filters)).group_by(group)
     ).all()
-    return {k: (int(n), int(d)) for k, n, d in rows}
+    return {k: int(n) for k, n in rows}
 
 
 def _p(spread: Spread | None, which: str) -> int | _Hidden | None:
@@ -719,17 +849,14 @@ def _times(found: dict[str, Spread] | None) -> list[Any]:
     return values
 
 
-def _post_key(posts: dict[str, tuple[str, str]]) -> ColumnElement[Any]:
-    """The handoff's country when it has a post, else NULL (the "no post" group)."""
-    return case((H.country.in_(sorted(posts)), H.country), else_=literal(None))
-
-
 def service_summary(session: Session, filters: Filters) -> Figure:
     """The whole range in one row: the assistant's share and the officers' times."""
     conversations = int(
         session.execute(select(func.count()).where(*conversation_filter(filters))).scalar_one()
     )
-    handoffs, handed = handoff_counts(session, filters, None, conversations=True).get(0, (0, 0))
+    found = service_groups(session, filters, WHOLE, conversations=True).get(0)
+    handoffs = found.handoffs if found else 0
+    handed = found.conversations if found else 0
     figure = Figure(
         key="service",
         title="Service: the assistant and the officers",
@@ -748,7 +875,7 @@ def service_summary(session: Session, filters: Filters) -> Figure:
                 handed,
                 _share(max(conversations - handed, 0), conversations),
                 _share(min(handed, conversations), conversations),
-                *_times(spreads(session, filters, None).get(0)),
+                *_times(found.spreads if found else None),
             ]
         ],
         chart=None,
@@ -767,23 +894,20 @@ def service_by_post(session: Session, filters: Filters) -> Figure:
     conversations = {
         name: counts[0] for name, counts in _by_post_counts(session, filters, posts).items()
     }
-    group = _post_key(posts)
-    handed = handoff_counts(session, filters, group, conversations=True)
-    times = spreads(session, filters, group)
-    names = {key: (posts[key][0] if key in posts else NO_POST) for key in set(handed) | set(times)}
-    handed_by_name = {names[key]: value[1] for key, value in handed.items()}
-    times_by_name = {names[key]: value for key, value in times.items()}
+    groups = service_groups(session, filters, by_post_grouping(posts), conversations=True)
+    by_name = {(posts[key][0] if key in posts else NO_POST): group for key, group in groups.items()}
     rows = []
-    for name in sorted(set(conversations) | set(handed_by_name)):
+    for name in sorted(set(conversations) | set(by_name)):
         total = conversations.get(name, 0)
-        handed_off = handed_by_name.get(name, 0)
+        group = by_name.get(name)
+        handed_off = group.conversations if group else 0
         rows.append(
             [
                 name,
                 total,
                 handed_off,
                 _share(min(handed_off, total), total),
-                *_times(times_by_name.get(name)),
+                *_times(group.spreads if group else None),
             ]
         )
     rows.sort(key=lambda row: (-row[1], row[0]))
@@ -814,13 +938,13 @@ def service_by_post(session: Session, filters: Filters) -> Figure:
 
 def service_by_shift(session: Session, filters: Filters) -> Figure:
     """Handoffs and officers' times by the UTC watch in which they joined the queue."""
-    group = utc_hour(H.queued_at) // 8
-    handed = handoff_counts(session, filters, group)
-    times = spreads(session, filters, group)
-    rows = [
-        [watch, handed.get(index, (0, 0))[0], *_times(times.get(index))]
-        for index, watch in enumerate(WATCHES)
-    ]
+    groups = service_groups(session, filters, BY_SHIFT)
+    rows = []
+    for index, watch in enumerate(WATCHES):
+        group = groups.get(index)
+        rows.append(
+            [watch, group.handoffs if group else 0, *_times(group.spreads if group else None)]
+        )
     figure = Figure(
         key="service-by-shift",
         title="Service by shift (UTC watch)",
@@ -870,7 +994,7 @@ def handoff_reasons(session: Session, filters: Filters) -> Figure:
         "handoff-reasons",
         "Why conversations went to an officer",
         "Reason",
-        [(reason_label(k), n) for k, (n, _d) in counts.items()],
+        [(reason_label(k), n) for k, n in counts.items()],
         "Handoffs",
     )
 
@@ -887,7 +1011,7 @@ def outcomes(session: Session, filters: Filters) -> Figure:
         "outcomes",
         "Outcomes of handoffs",
         "Outcome",
-        [("Still open" if k == "(open)" else labels.get(k, k), n) for k, (n, _d) in counts.items()],
+        [("Still open" if k == "(open)" else labels.get(k, k), n) for k, n in counts.items()],
         "Handoffs",
     )
 

@@ -1,4 +1,4 @@
-"""Portable SQL for the dashboard: time buckets and durations on SQLite and PostgreSQL.
+"""Portable SQL for the dashboard: time buckets and planner hints on SQLite and PostgreSQL.
 
 Both databases store ``DateTime(timezone=True)`` columns in UTC (SQLite as
 ``YYYY-MM-DD HH:MM:SS.ffffff`` text, PostgreSQL as ``timestamptz``), so each
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, Integer, String
+from sqlalchemy import Integer, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ColumnElement
@@ -39,11 +39,20 @@ class utc_quarter(FunctionElement[int]):  # noqa: N801
     inherit_cache = True
 
 
-class seconds_between(FunctionElement[float]):  # noqa: N801
-    """``later - earlier`` in seconds (NULL when either is NULL)."""
+class unindexed(FunctionElement[Any]):  # noqa: N801
+    """A column's value, which SQLite may not look up by an index (a unary plus).
 
-    type = Float()
+    SQLite keeps no statistics on ranges, so for a date range covering most
+    rows it would rather walk the date's index and sort than another index
+    already in the order wanted; an operand it may not use steers it there.
+    PostgreSQL plans from statistics: it gets the column as it is.
+    """
+
     inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+        self.type = column.type  # bind values convert as the column's own
 
 
 def _arg(compiler: SQLCompiler, element: FunctionElement[Any], index: int, **kw: Any) -> str:
@@ -83,15 +92,11 @@ def _utc_quarter_pg(element: utc_quarter, compiler: SQLCompiler, **kw: Any) -> s
     return f"(CAST(EXTRACT(MINUTE FROM {value} AT TIME ZONE 'UTC') AS INTEGER) / 15)"
 
 
-@compiles(seconds_between, "sqlite")
-def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    later = _arg(compiler, element, 0, **kw)
-    earlier = _arg(compiler, element, 1, **kw)
-    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"+{_arg(compiler, element, 0, **kw)}"
 
 
-@compiles(seconds_between, "postgresql")
-def _seconds_pg(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    later = _arg(compiler, element, 0, **kw)
-    earlier = _arg(compiler, element, 1, **kw)
-    return f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) AS DOUBLE PRECISION)"
+@compiles(unindexed, "postgresql")
+def _unindexed_pg(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return _arg(compiler, element, 0, **kw)

@@ -14,7 +14,9 @@ helpful?" answers and unanswered questions, shaped like real demand:
   busiest, Sundays quietest), a summer peak and slow growth over the year;
 * handoffs for every urgent case, for most requests for a person and a few
   others, with queue waits, first replies and closing times that grow at
-  night (UTC) and shrink for urgent cases, and a few citizens who leave.
+  night (UTC) and shrink for urgent cases, and a few citizens who leave
+  (the times in seconds, channel and repeat mark the dashboard reads are
+  filled in by the database's triggers, as for real handoffs).
 
 Everything is marked: conversations carry ``is_synthetic``, posts are
 ``is_sample`` and named "(synthetic)", officers are inactive (the real rota
@@ -763,14 +765,24 @@ def real_conversations(connection: Connection) -> int:
 
 
 def _check_schema(connection: Connection) -> None:
-    """Refuses a database that is not migrated to the dashboard's schema (0007 or later)."""
+    """Refuses a database that is not migrated to the dashboard's schema (0008 or later).
+
+    The handoffs' times, repeat marks and channels are written by the
+    triggers of migration 0008, not by the generator: without them the
+    service figures would have nothing to read.
+    """
     inspector = inspect(connection)
-    columns = (
-        {column["name"] for column in inspector.get_columns("conversation")}
-        if inspector.has_table("conversation")
-        else set()
-    )
-    if not {"is_synthetic", "message_count"} <= columns:
+
+    def columns(table: str) -> set[str]:
+        if not inspector.has_table(table):
+            return set()
+        return {column["name"] for column in inspector.get_columns(table)}
+
+    if not {"is_synthetic", "message_count"} <= columns("conversation") or not {
+        "wait_seconds",
+        "is_repeat",
+        "channel",
+    } <= columns("handoff"):
         raise GenerateError("the database is not migrated: run `bot migrate` first")
 
 

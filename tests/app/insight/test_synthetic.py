@@ -57,6 +57,13 @@ def test_generates_a_marked_realistic_history(
         assert all(c.priority > 0 for c in urgent)
         handed = set(session.scalars(select(Handoff.conversation_id)))
         assert {c.id for c in urgent} <= handed  # every urgent case reaches an officer
+        # The triggers time every handoff and copy its channel, as for real ones.
+        by_id = {c.id: c for c in conversations}
+        for handoff in session.scalars(select(Handoff)):
+            assert handoff.channel == by_id[handoff.conversation_id].channel
+            assert (handoff.wait_seconds is None) == (handoff.assigned_at is None)
+            assert (handoff.close_seconds is None) == (handoff.closed_at is None)
+            assert not handoff.is_repeat
         channels = Counter(c.channel for c in conversations)
         assert channels.most_common(1)[0][0] == "webchat"
         posts = session.scalars(select(Post)).all()
