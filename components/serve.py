@@ -1,4 +1,4 @@
-"""``rasa run`` with the action server's replies checked against a schema compiled once.
+"""``rasa run`` doing less work per message, with the same results.
 
 Rasa 3.6 checks every reply from the action server with ``jsonschema.validate``,
 which first re-validates Rasa's large, constant event schema against the
@@ -15,21 +15,44 @@ lose the last turns' dialogue state, never a citizen's message, which the app
 stores). The production profile's tracker store is PostgreSQL and is left as
 it is.
 
+Rasa also opens a new HTTP session, and so a new TCP connection, for every
+call to the action server, and closes it after the reply. Here each endpoint
+keeps one session whose connections are reused; an idle connection is
+dropped by this side after ``KEEPALIVE_SECONDS``, well before the action
+server (Sanic, 5 s) would close it, so a request never meets a connection
+the server has just closed.
+
+The intent classifier (scikit-learn's logistic regression) multiplies each
+message's sparse features by the transposed weight matrix; stored row by row,
+that transpose is copied whole to the layout SciPy needs on every message
+(over a millisecond). Here the loaded weights are stored column by column
+once, so the transpose needs no copy; the arithmetic, and so every
+probability, is the same.
+
 Usage: ``python -m components.serve run --enable-api ...`` (the ``rasa``
 command's arguments).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import sys
+from types import TracebackType
 from typing import Any
 
+import aiohttp
+import numpy as np
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 from rasa.core.actions import action as rasa_action
+from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.utils import endpoints as rasa_endpoints
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+# Seconds an idle connection to an endpoint is kept (Sanic closes at 5).
+KEEPALIVE_SECONDS = 2.0
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -67,10 +90,71 @@ def install() -> None:
     rasa_action.RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
 
 
+class _KeptSession:
+    """``async with`` over a long-lived session: entering lends it, leaving keeps it open."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> aiohttp.ClientSession:
+        return self._session
+
+    async def __aexit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+
+def _new_session(endpoint: Any) -> aiohttp.ClientSession:
+    """A session configured as ``EndpointConfig.session`` configures one, with kept connections."""
+    auth = None
+    if endpoint.basic_auth:
+        auth = aiohttp.BasicAuth(endpoint.basic_auth["username"], endpoint.basic_auth["password"])
+    return aiohttp.ClientSession(
+        headers=endpoint.headers,
+        auth=auth,
+        timeout=aiohttp.ClientTimeout(total=rasa_endpoints.DEFAULT_REQUEST_TIMEOUT),
+        connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
+    )
+
+
+def install_kept_sessions() -> None:
+    """Makes ``EndpointConfig.session`` lend one session per endpoint and event loop."""
+
+    def session(self: Any) -> _KeptSession:
+        loop = asyncio.get_running_loop()
+        kept: aiohttp.ClientSession | None = getattr(self, "_kept_session", None)
+        if kept is None or kept.closed or getattr(self, "_kept_loop", None) is not loop:
+            kept = _new_session(self)
+            self._kept_session, self._kept_loop = kept, loop
+        return _KeptSession(kept)
+
+    rasa_endpoints.EndpointConfig.session = session  # type: ignore[method-assign]
+
+
+def install_column_major_intent_weights() -> None:
+    """Stores a loaded intent classifier's weights column by column (same values)."""
+    original = LogisticRegressionClassifier.load.__func__  # type: ignore[attr-defined]
+
+    def load(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        component = original(cls, *args, **kwargs)
+        classifier = getattr(component, "clf", None)
+        if getattr(classifier, "coef_", None) is not None:
+            classifier.coef_ = np.asfortranarray(classifier.coef_)
+        return component
+
+    LogisticRegressionClassifier.load = classmethod(load)  # type: ignore[assignment]
+
+
 def main() -> None:
-    """Runs the ``rasa`` command line with the check installed."""
+    """Runs the ``rasa`` command line with the changes above installed."""
     install()
     install_sqlite_pragmas()
+    install_kept_sessions()
+    install_column_major_intent_weights()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

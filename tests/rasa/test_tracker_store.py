@@ -1,4 +1,4 @@
-"""components.tracker_store: cached trackers, every event still stored once."""
+"""components.tracker_store: cached, trimmed trackers; every event still stored once."""
 
 from __future__ import annotations
 
@@ -7,16 +7,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
+from rasa.core.brokers.broker import EventBroker
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
+    ActiveLoop,
     BotUttered,
     SessionStarted,
     SlotSet,
     UserUttered,
 )
+from rasa.shared.core.trackers import DialogueStateTracker
 
-from components.tracker_store import CachedSQLTrackerStore
+import components.tracker_store as tracker_store_module
+from components.tracker_store import CachedSQLTrackerStore, trim_tracker, turn_starts
 
 DOMAIN = Domain.from_yaml(
     """
@@ -25,6 +30,9 @@ slots:
   country:
     type: text
     mappings: [{type: custom}]
+forms:
+  country_form:
+    required_slots: [country]
 """
 )
 
@@ -110,3 +118,125 @@ def test_eviction_and_no_cache_fall_back_to_the_database(tmp_path: Path, cache_s
     assert len(stored_events(tracker_store, "a")) == len(again.events)
     if cache_size:
         assert run(tracker_store.retrieve("c")) is trackers["c"]
+
+
+def test_sqlite_connections_are_kept_between_turns(tmp_path: Path) -> None:
+    tracker_store = store(tmp_path / "tracker.db")
+    assert isinstance(tracker_store.engine.pool, sqlalchemy.pool.QueuePool)
+    tracker = run(tracker_store.get_or_create_tracker("c1"))
+    connections = set()
+    for number in range(3):
+        for event in turn(f"message {number}"):
+            tracker.update(event)
+        run(tracker_store.save(tracker))
+        with tracker_store.engine.connect() as connection:
+            connections.add(id(connection.connection.dbapi_connection))
+    assert len(connections) == 1
+
+
+def long_conversation(tracker: Any, turns: int) -> None:
+    for number in range(turns):
+        for event in turn(f"message {number}", country="ES" if number == 2 else None):
+            tracker.update(event)
+
+
+def test_a_long_tracker_is_trimmed_and_every_event_is_still_stored(tmp_path: Path) -> None:
+    tracker_store = store(tmp_path / "tracker.db", keep_turns=3, trim_after_turns=7)
+    tracker = run(tracker_store.get_or_create_tracker("c1"))
+    tracker.update(ActionExecuted("action_listen"))
+    all_events = list(tracker.events)
+    for number in range(16):
+        for event in turn(f"message {number}", country="ES" if number == 1 else None):
+            tracker.update(event)
+            all_events.append(event)
+        run(tracker_store.save(tracker))
+        tracker = run(tracker_store.retrieve("c1"))
+        assert tracker is not None
+    # The cached tracker carries a few turns, and the slot set long before.
+    assert len(turn_starts(tracker.events)) <= 7
+    assert len(tracker.events) < len(all_events)
+    assert tracker.get_slot("country") == "ES"
+    assert tracker.copy().get_slot("country") == "ES"  # a replay keeps it too
+    # The database holds every real event once, and none of the trim's stand-ins.
+    assert stored_events(tracker_store, "c1") == [event.type_name for event in all_events]
+    restarted = store(tmp_path / "tracker.db")
+    rebuilt = run(restarted.retrieve("c1"))
+    assert rebuilt is not None and rebuilt.get_slot("country") == "ES"
+
+
+def test_trimming_keeps_the_latest_turns_and_the_slots() -> None:
+    tracker = DialogueStateTracker("c1", DOMAIN.slots)
+    tracker.update(ActionExecuted("action_listen"))
+    long_conversation(tracker, 10)
+    trimmed = trim_tracker(tracker, DOMAIN, keep_turns=6)
+    assert trimmed is not None
+    assert len(turn_starts(trimmed.events)) == 6
+    assert list(trimmed.events)[-20:] == list(tracker.events)[-20:]
+    assert trimmed.current_slot_values() == tracker.current_slot_values()
+    assert trimmed.latest_message == tracker.latest_message
+    assert trimmed.past_states(DOMAIN)[-10:] == tracker.past_states(DOMAIN)[-10:]
+
+
+def test_no_trim_while_a_form_runs_at_every_possible_cut() -> None:
+    tracker = DialogueStateTracker("c1", DOMAIN.slots)
+    tracker.update(ActionExecuted("action_listen"))
+    tracker.update(UserUttered("start"))
+    tracker.update(ActiveLoop("country_form"))
+    long_conversation(tracker, 10)
+    assert trim_tracker(tracker, DOMAIN, keep_turns=6) is None
+
+
+def test_no_trim_when_the_turns_are_too_short_to_compare() -> None:
+    tracker = DialogueStateTracker("c1", DOMAIN.slots)
+    tracker.update(ActionExecuted("action_listen"))
+    for number in range(10):
+        tracker.update(UserUttered(f"message {number}"))
+        tracker.update(ActionExecuted("action_listen"))
+    # Two turns hold too few dialogue states to check that nothing changed.
+    assert trim_tracker(tracker, DOMAIN, keep_turns=2) is None
+
+
+def test_a_tracker_that_cannot_be_trimmed_is_not_tried_on_every_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[int] = []
+
+    def never(tracker: DialogueStateTracker, domain: Domain, keep_turns: int) -> None:
+        attempts.append(len(turn_starts(tracker.events)))
+
+    monkeypatch.setattr(tracker_store_module, "trim_tracker", never)
+    tracker_store = store(tmp_path / "tracker.db", keep_turns=2, trim_after_turns=5)
+    tracker = run(tracker_store.get_or_create_tracker("c1"))
+    tracker.update(ActionExecuted("action_listen"))
+    for number in range(12):
+        for event in turn(f"message {number}"):
+            tracker.update(event)
+        run(tracker_store.save(tracker))
+    # Tried (keeping 2, then 4 turns) on passing 5 turns, then on passing two more, and so on.
+    assert attempts == [6, 6, 9, 9, 12, 12]
+
+
+class CollectingBroker(EventBroker):
+    """An event broker that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+
+    def publish(self, event: dict[str, Any]) -> None:
+        self.published.append(event)
+
+
+def test_each_event_is_streamed_once_to_an_event_broker(tmp_path: Path) -> None:
+    broker = CollectingBroker()
+    tracker_store = store(tmp_path / "tracker.db")
+    tracker_store.event_broker = broker
+    tracker = run(tracker_store.get_or_create_tracker("c1"))
+    for number in range(3):
+        for event in turn(f"message {number}"):
+            tracker.update(event)
+        run(tracker_store.save(tracker))
+        assert run(tracker_store.retrieve("c1")) is tracker
+    assert [event["event"] for event in broker.published] == [
+        event.as_dict()["event"] for event in tracker.events
+    ]
+    assert {event["sender_id"] for event in broker.published} == {"c1"}
