@@ -17,6 +17,12 @@ no stack; a minute or two): the quick loop for NLU work. It writes
 results/bench-heldout.json and lists the held-out urgent messages that got no
 urgent topic. ``--seed`` draws another split, to check that a change
 generalises rather than fitting one split.
+
+``python -m bench.run --part latency`` runs part 4 only (no training; a few
+minutes): our stack and the stock model under the same load, one after the
+other, as many ``--rounds`` as asked. On a shared machine absolute timings
+drift, so compare ours with stock within a round. It writes
+results/bench-latency.json.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ RASA_PY = ROOT / ".venv-rasa" / "bin" / "python"
 STOCK_DIR = ROOT / "build" / "bench" / "stock"
 RESULTS = ROOT / "results" / "bench.json"
 HELD_OUT_RESULTS = ROOT / "results" / "bench-heldout.json"
+LATENCY_RESULTS = ROOT / "results" / "bench-latency.json"
 SEED = 20261123
 HELD_OUT_SHARE = 0.2
 GENERATED = "out-of-scope-clinc.yml"  # not "our own examples": always trained on
@@ -83,6 +90,10 @@ LOAD_MESSAGES = [
     "do i need a visa for the usa",
     "thanks, bye",
 ]
+# Rasa servers in our stack: one, as `make run` starts. With --rasa-servers 2
+# each turns on its own core and the app sends each conversation to the same
+# one (bot/conversations/rasa_client.py).
+RASA_SERVERS = 1
 STOCK_MESSAGES = ["hello", "I am sad", "yes", "great, thanks", "are you a bot?", "bye"]
 
 
@@ -404,29 +415,72 @@ def stock_sender(client: httpx.AsyncClient, base: str) -> Any:
     return send
 
 
-async def latency(send_factory: Any, base: str, messages: list[str]) -> dict[str, Any]:
+async def latency(
+    send_factory: Any, base: str, messages: list[str], pids: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """Latency and throughput at 1 and 10 conversations.
+
+    With ``pids``, also the CPU time each process (and its children) spent
+    per message at ten conversations: unlike wall-clock latency it hardly
+    moves when other work shares the machine, so it shows what a change saves.
+    """
+    pids = pids or {}
     async with httpx.AsyncClient(timeout=60) as client:
         send = send_factory(client, base)
         await load(send, 2, len(messages), messages)  # warm up every path
         single = await load(send, 1, 100, messages)
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         ten = await load(send, 10, 30, messages)
-    return {"1_conversation": single.summary(), "10_conversations": ten.summary()}
+        after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    result: dict[str, Any] = {
+        "1_conversation": single.summary(),
+        "10_conversations": ten.summary(),
+    }
+    if pids:
+        count = len(ten.latencies_ms)
+        result["cpu_ms_per_message"] = {
+            name: round((after[name] - before[name]) * 1000 / count, 1) for name in pids
+        }
+    return result
+
+
+def _descendants(pid: int) -> list[int]:
+    """A process and all its descendants (gone ones are skipped)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its descendants so far, in seconds."""
+    ticks = 0
+    for current in _descendants(pid):
+        try:
+            # Fields after the command name (which may hold spaces): utime is
+            # the 12th, stime the 13th.
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants, in MB."""
     total = 0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
+    for current in _descendants(pid):
         try:
             status = Path(f"/proc/{current}/status").read_text()
             total += next(
                 int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
             )
-            for task in Path(f"/proc/{current}/task").iterdir():
-                children = (task / "children").read_text().split()
-                pending += [int(child) for child in children]
         except (OSError, StopIteration):
             continue
     return round(total / 1024, 1)
@@ -464,6 +518,12 @@ def run_stock(work: Path) -> dict[str, Any]:
             str(port),
             "--model",
             str(model),
+            # The stock project's own endpoints (in-memory tracker store, no
+            # action server) and channels, not ours from the working directory.
+            "--endpoints",
+            str(STOCK_DIR / "endpoints.yml"),
+            "--credentials",
+            str(STOCK_DIR / "credentials.yml"),
         ],
         os.environ | {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"},
         work,
@@ -479,7 +539,14 @@ def run_stock(work: Path) -> dict[str, Any]:
             time.sleep(1)
         else:
             raise RuntimeError(f"stock Rasa did not start; see {work}/stock-rasa.log")
-        result = asyncio.run(latency(stock_sender, f"http://127.0.0.1:{port}", STOCK_MESSAGES))
+        result = asyncio.run(
+            latency(
+                stock_sender,
+                f"http://127.0.0.1:{port}",
+                STOCK_MESSAGES,
+                {"rasa": process.pid},
+            )
+        )
         result["rss_mb"] = {"rasa": rss_mb(process.pid)}
         return result
     finally:
@@ -538,18 +605,69 @@ def main_held_out(seed: int) -> int:
     return 0
 
 
+def our_latency(work: Path, rasa_servers: int) -> dict[str, Any]:
+    """Part 4 for our service: a fresh stack in ``work``, loaded through the web chat API."""
+    stack = start_stack(work, rasa_servers=rasa_servers)
+    try:
+        pids = {name: process.pid for name, process in stack.processes.items()}
+        result = asyncio.run(latency(ours_sender, stack.app_url, LOAD_MESSAGES, pids))
+        result["rss_mb"] = {name: rss_mb(process.pid) for name, process in stack.processes.items()}
+        return result
+    finally:
+        stack.stop_all()
+
+
+def main_latency(rounds: int, rasa_servers: int) -> int:
+    """Part 4 only: ours then stock, ``rounds`` times, each round compared within itself."""
+    runs = []
+    for number in range(1, rounds + 1):
+        with tempfile.TemporaryDirectory(prefix="bench-latency-") as folder:
+            work = Path(folder)
+            (work / "stack").mkdir()
+            log(f"4. round {number}/{rounds}: our stack through the web chat API")
+            ours = our_latency(work / "stack", rasa_servers)
+            log(f"4. round {number}/{rounds}: the stock rasa init model")
+            stock = run_stock(work)
+        runs.append({"latency": ours, "stock": stock})
+        print_latency(ours, stock, heading=f"round {number}/{rounds}")
+    RESULTS.parent.mkdir(exist_ok=True)
+    LATENCY_RESULTS.write_text(
+        json.dumps({"machine": {"cores": os.cpu_count()}, "rounds": runs}, indent=2)
+    )
+    print("\n=== Targets (each round) ===")
+    for number, run in enumerate(runs, start=1):
+        for line in latency_checks(run["latency"], run["stock"]):
+            print(f"round {number}: {line}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--part",
-        choices=("all", "heldout"),
+        choices=("all", "heldout", "latency"),
         default="all",
-        help="all: the whole benchmark (default); heldout: parts 2-3 only, a minute or two",
+        help=(
+            "all: the whole benchmark (default); heldout: parts 2-3 only, a minute or two; "
+            "latency: part 4 only, ours and stock in the same run"
+        ),
     )
     parser.add_argument("--seed", type=int, default=SEED, help="seed of the held-out split")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --part latency: how many ours/stock rounds"
+    )
+    parser.add_argument(
+        "--rasa-servers",
+        type=int,
+        default=RASA_SERVERS,
+        help=f"Rasa servers in our stack (default {RASA_SERVERS}, as make run starts)",
+    )
     arguments = parser.parse_args()
+    rasa_servers = max(1, arguments.rasa_servers)
     if arguments.part == "heldout":
         return main_held_out(arguments.seed)
+    if arguments.part == "latency":
+        return main_latency(max(1, arguments.rounds), rasa_servers)
     results: dict[str, Any] = {"machine": {"cores": os.cpu_count()}}
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
         work = Path(folder)
@@ -558,12 +676,18 @@ def main() -> int:
             work / "heldout" if (work / "heldout").mkdir() is None else work, arguments.seed
         )
         log("1. starting the stack for the public benchmark and the load test")
-        stack = start_stack(work / "stack" if (work / "stack").mkdir() is None else work)
+        stack = start_stack(
+            work / "stack" if (work / "stack").mkdir() is None else work,
+            rasa_servers=rasa_servers,
+        )
         try:
             log(f"1. public benchmark: {EVAL.name} through the web chat API")
             results["public"] = asyncio.run(public_benchmark(stack))
             log("4. latency through the web chat API")
-            results["latency"] = asyncio.run(latency(ours_sender, stack.app_url, LOAD_MESSAGES))
+            pids = {name: process.pid for name, process in stack.processes.items()}
+            results["latency"] = asyncio.run(
+                latency(ours_sender, stack.app_url, LOAD_MESSAGES, pids)
+            )
             results["latency"]["rss_mb"] = {
                 name: rss_mb(process.pid) for name, process in stack.processes.items()
             }
@@ -596,22 +720,7 @@ def print_report(results: dict[str, Any]) -> None:
     for miss in public["travel_misses"]:
         print(f"  miss: {miss['text']!r} expected {miss['expected']} got {miss['got']}")
     print_held_out(held)
-    print("\n=== 4. Latency through the web chat API vs stock rasa init (rasa run REST) ===")
-    for label, key in (
-        ("1 conversation", "1_conversation"),
-        ("10 conversations", "10_conversations"),
-    ):
-        o, s = ours[key], stock[key]
-        print(
-            f"{label:17} ours p50 {o['p50_ms']:6.1f} ms p95 {o['p95_ms']:6.1f} ms "
-            f"{o['messages_per_second']:6.1f} msg/s | stock p50 {s['p50_ms']:6.1f} ms "
-            f"p95 {s['p95_ms']:6.1f} ms {s['messages_per_second']:6.1f} msg/s"
-        )
-    print(f"resident memory MB: ours {ours['rss_mb']} | stock {stock['rss_mb']}")
-    ratio = (
-        ours["10_conversations"]["messages_per_second"]
-        / stock["10_conversations"]["messages_per_second"]
-    )
+    print_latency(ours, stock)
     print("\n=== Targets ===")
     for line in (
         check(
@@ -627,6 +736,43 @@ def print_report(results: dict[str, Any]) -> None:
             held["ours"]["in_scope_accuracy"] - held["baseline"]["in_scope_accuracy"],
             0.0001,
         ),
+        *latency_checks(ours, stock),
+    ):
+        print(line)
+
+
+def print_latency(ours: dict[str, Any], stock: dict[str, Any], heading: str = "") -> None:
+    """Part 4's table: ours beside stock at 1 and 10 conversations, and memory."""
+    suffix = f" ({heading})" if heading else ""
+    print(
+        f"\n=== 4. Latency through the web chat API vs stock rasa init (rasa run REST){suffix} ==="
+    )
+    for label, key in (
+        ("1 conversation", "1_conversation"),
+        ("10 conversations", "10_conversations"),
+    ):
+        o, s = ours[key], stock[key]
+        print(
+            f"{label:17} ours p50 {o['p50_ms']:6.1f} ms p95 {o['p95_ms']:6.1f} ms "
+            f"{o['messages_per_second']:6.1f} msg/s | stock p50 {s['p50_ms']:6.1f} ms "
+            f"p95 {s['p95_ms']:6.1f} ms {s['messages_per_second']:6.1f} msg/s"
+        )
+    print(f"resident memory MB: ours {ours['rss_mb']} | stock {stock['rss_mb']}")
+    if "cpu_ms_per_message" in ours and "cpu_ms_per_message" in stock:
+        print(
+            f"CPU ms per message at 10 conversations: ours {ours['cpu_ms_per_message']} "
+            f"(total {sum(ours['cpu_ms_per_message'].values()):.1f}) | "
+            f"stock {stock['cpu_ms_per_message']}"
+        )
+
+
+def latency_checks(ours: dict[str, Any], stock: dict[str, Any]) -> list[str]:
+    """The two latency targets: p95 at ten conversations, throughput against stock."""
+    ratio = (
+        ours["10_conversations"]["messages_per_second"]
+        / stock["10_conversations"]["messages_per_second"]
+    )
+    return [
         check(
             "p95 ms at 10 conversations",
             ours["10_conversations"]["p95_ms"],
@@ -634,8 +780,7 @@ def print_report(results: dict[str, Any]) -> None:
             higher_is_better=False,
         ),
         check("throughput vs stock", ratio, TARGETS["throughput_ratio"]),
-    ):
-        print(line)
+    ]
 
 
 if __name__ == "__main__":

@@ -1,7 +1,18 @@
-"""Talks to the Rasa server over its REST channel; the sender is the conversation UUID."""
+"""Talks to the Rasa server over its REST channel; the sender is the conversation UUID.
+
+Several Rasa servers may share the work (``CONSULAR_RASA_URL`` lists their
+base URLs, separated by commas): each runs on its own core, and each
+conversation always goes to the same one, chosen by a stable hash of its id.
+That keeps every server's in-memory trackers right (components/tracker_store.py:
+a server must be the only writer of the conversations it caches) without a
+shared lock store; the app already runs one turn at a time per conversation.
+Changing the list moves conversations between servers, so restart the Rasa
+servers with the app when it changes.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -16,20 +27,42 @@ class AssistantUnavailable(Exception):
     """Rasa (or the action server behind it) could not answer this turn."""
 
 
+def rasa_base_urls(setting: str) -> list[str]:
+    """The base URLs in ``setting`` (one, or several separated by commas), without a trailing /."""
+    urls = [url.strip().rstrip("/") for url in setting.split(",") if url.strip()]
+    if not urls:
+        raise ValueError("no Rasa URL configured")
+    return urls
+
+
+def server_index(sender_id: str, servers: int) -> int:
+    """Which of ``servers`` Rasa servers handles a conversation: the same one every time.
+
+    A hash of the id, not Python's ``hash()``, which differs between processes
+    and restarts.
+    """
+    digest = hashlib.blake2b(sender_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % servers
+
+
 class RasaClient:
     """A thin async client of Rasa's REST webhook and status endpoints."""
 
     def __init__(self, *, http: httpx.AsyncClient, base_url: str, token: str, timeout: float):
         self._http = http
-        self._base_url = base_url.rstrip("/")
+        self._base_urls = rasa_base_urls(base_url)
         self._token = token
         self._timeout = timeout
+
+    def base_url_for(self, sender_id: str) -> str:
+        """The Rasa server that handles this conversation."""
+        return self._base_urls[server_index(sender_id, len(self._base_urls))]
 
     async def send(self, *, sender_id: str, text: str) -> list[BotReply]:
         """Sends one citizen message and returns the bot's replies to it."""
         try:
             response = await self._http.post(
-                f"{self._base_url}/webhooks/rest/webhook",
+                f"{self.base_url_for(sender_id)}/webhooks/rest/webhook",
                 json={"sender": sender_id, "message": text},
                 timeout=self._timeout,
             )
@@ -44,9 +77,17 @@ class RasaClient:
         return replies
 
     async def status(self, wait_seconds: float) -> dict[str, Any]:
-        """Rasa's status (needs the auth token); raises when down or without a model."""
+        """Rasa's status (needs the auth token); raises when any server is down or has no model.
+
+        Every server must be up: the conversations routed to one that is down
+        could not be answered. Returns the first server's status.
+        """
+        bodies = [await self._status_of(url, wait_seconds) for url in self._base_urls]
+        return bodies[0]
+
+    async def _status_of(self, base_url: str, wait_seconds: float) -> dict[str, Any]:
         response = await self._http.get(
-            f"{self._base_url}/status", params={"token": self._token}, timeout=wait_seconds
+            f"{base_url}/status", params={"token": self._token}, timeout=wait_seconds
         )
         response.raise_for_status()
         body = response.json()

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -29,20 +29,22 @@ class StackError(RuntimeError):
 
 @dataclass
 class Stack:
-    """The three running processes and where they listen."""
+    """The running processes and where they listen."""
 
     app_url: str
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]]
     logs: Path
     model: Path = MODEL
+    rasa_ports: list[str] = field(default_factory=list)
 
-    def start_rasa(self) -> None:
-        """Starts (or restarts) the Rasa server."""
-        self.processes["rasa"] = spawn(
-            "rasa",
+    def start_rasa(self, name: str = "rasa") -> None:
+        """Starts (or restarts) a Rasa server: ``rasa``, or ``rasa-2``... when there are several."""
+        port = self.rasa_ports[rasa_server_number(name) - 1]
+        self.processes[name] = spawn(
+            name,
             [
-                # components.serve is `rasa run` with a cheaper action-reply check.
+                # components.serve is `rasa run` with cheaper action calls.
                 str(ROOT / ".venv-rasa/bin/python"),
                 "-m",
                 "components.serve",
@@ -53,7 +55,7 @@ class Stack:
                 "--interface",
                 "127.0.0.1",
                 "--port",
-                self.env["RASA_PORT"],
+                port,
                 "--model",
                 str(self.model),
                 "--endpoints",
@@ -64,6 +66,11 @@ class Stack:
             self.env,
             self.logs,
         )
+
+    @property
+    def rasa_names(self) -> list[str]:
+        """The names of the Rasa server processes."""
+        return [rasa_server_name(number) for number in range(1, len(self.rasa_ports) + 1)]
 
     def stop(self, name: str, *, kill: bool = False) -> None:
         """Stops one process (its whole process group); ``kill`` gives it no chance to tidy up."""
@@ -99,6 +106,16 @@ class Stack:
         raise StackError(f"stack not healthy after {timeout} s: {body}; logs in {self.logs}")
 
 
+def rasa_server_name(number: int) -> str:
+    """``rasa`` for the first server, ``rasa-2`` for the second..."""
+    return "rasa" if number == 1 else f"rasa-{number}"
+
+
+def rasa_server_number(name: str) -> int:
+    """The inverse of ``rasa_server_name``."""
+    return 1 if name == "rasa" else int(name.removeprefix("rasa-"))
+
+
 def spawn(
     name: str, command: list[str], env: dict[str, str], logs: Path
 ) -> subprocess.Popen[bytes]:
@@ -109,18 +126,25 @@ def spawn(
     )
 
 
-def start_stack(work: Path, *, model: Path = MODEL) -> Stack:
-    """Migrates and seeds a fresh database in ``work`` and starts all three processes."""
+def start_stack(work: Path, *, model: Path = MODEL, rasa_servers: int = 1) -> Stack:
+    """Migrates and seeds a fresh database in ``work`` and starts the app, Rasa and actions.
+
+    ``rasa_servers`` Rasa servers share the conversations (each always goes
+    to the same one; bot/conversations/rasa_client.py); the first is named
+    ``rasa``, the others ``rasa-2``...
+    """
     if not model.exists():
         raise StackError(f"{model} is missing: run 'make test' or 'make run' first")
-    app_port, rasa_port, actions_port = free_port(), free_port(), free_port()
+    app_port, actions_port = free_port(), free_port()
+    rasa_ports = [str(free_port()) for _ in range(max(1, rasa_servers))]
+    rasa_urls = ",".join(f"http://127.0.0.1:{port}" for port in rasa_ports)
     env = {
         **os.environ,
         "APP_PORT": str(app_port),
-        "RASA_PORT": str(rasa_port),
+        "RASA_PORT": rasa_ports[0],
         "ACTIONS_PORT": str(actions_port),
         "CONSULAR_DATABASE_URL": f"sqlite:///{work / 'consular.db'}",
-        "CONSULAR_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+        "CONSULAR_RASA_URL": rasa_urls,
         "CONSULAR_RASA_TOKEN": "stack-rasa-token",
         "CONSULAR_ACTION_SERVER_URL": f"http://127.0.0.1:{actions_port}",
         "CONSULAR_INTERNAL_API_TOKEN": "stack-internal-token",
@@ -178,8 +202,9 @@ def start_stack(work: Path, *, model: Path = MODEL) -> Stack:
             work,
         ),
     }
-    stack = Stack(f"http://127.0.0.1:{app_port}", env, processes, work, model)
-    stack.start_rasa()
+    stack = Stack(f"http://127.0.0.1:{app_port}", env, processes, work, model, rasa_ports)
+    for name in stack.rasa_names:
+        stack.start_rasa(name)
     try:
         stack.wait_healthy()
     except StackError:

@@ -263,7 +263,7 @@ def test_rasa_down_gives_a_holding_reply_and_queues_then_recovers(
 def test_rasa_unreachable_gives_a_holding_reply(
     client: TestClient, settings: Any, fake_rasa: FakeRasa
 ) -> None:
-    client.app.state.rasa._base_url = "http://127.0.0.1:9"  # nothing listens on port 9
+    client.app.state.rasa._base_urls = ["http://127.0.0.1:9"]  # nothing listens on port 9
     session_id, headers = start(client)
     [holding] = say(client, session_id, headers, "hello").json()["replies"]
     assert holding["handoff"] is True and holding["sender"] == "system"
