@@ -103,8 +103,11 @@ def test_greeting_goodbye_and_out_of_scope(stack: Stack) -> None:
 
 
 def test_lost_passport_in_spain_is_answered_from_the_spanish_article(stack: Stack) -> None:
-    [reply] = _say(stack, _session(stack), "i lost my passport in barcelona what do i do")
+    reply, question = _say(stack, _session(stack), "i lost my passport in barcelona what do i do")
     assert (reply["topic"], reply["country"]) == ("lost-stolen-passport", "ES")
+    # Every guidance answer is followed by "Was this helpful?" with two buttons.
+    assert question["text"] == "Was this helpful?"
+    assert [button["title"] for button in question["buttons"]] == ["Yes", "No"]
     assert "Last reviewed" in str(reply["text"]) and "https://www.gov.uk/" in str(reply["text"])
     assert reply["html"] and "<a href=" in str(reply["html"])
 
@@ -113,7 +116,7 @@ def test_follow_up_keeps_the_country(stack: Stack) -> None:
     session = _session(stack)
     [first] = _say(stack, session, "is it safe to travel to thailand at the moment")
     assert (first["topic"], first["country"]) == ("travel-advice", "TH")
-    [second] = _say(stack, session, "and what vaccines do i need")
+    second, _helpful = _say(stack, session, "and what vaccines do i need")
     assert (second["topic"], second["country"]) == ("travel-health", "TH")
 
 
@@ -129,7 +132,7 @@ def test_an_edited_article_is_served_on_the_next_message(stack: Stack) -> None:
             )
         )
     engine.dispose()
-    [reply] = _say(stack, _session(stack), "i have run out of money and cant get home")
+    reply, _helpful = _say(stack, _session(stack), "i have run out of money and cant get home")
     assert reply["topic"] == "emergency-money"
     assert "Edited live: ring the emergency line." in str(reply["text"])
 
