@@ -138,16 +138,18 @@ class Filters:
 
 def conversation_filter(filters: Filters) -> list[ColumnElement[bool]]:
     """The WHERE clause that selects the conversations in range, on the conversation table."""
-    where: list[ColumnElement[bool]] = [
-        C.created_at >= filters.since,
-        C.created_at < filters.until,
-    ]
+    return _in_range(filters, C.created_at, C)
+
+
+def _in_range(filters: Filters, when: Any, t: Any) -> list[ColumnElement[bool]]:
+    """``when`` within the date range, and ``t``'s country, topic and channel as filtered."""
+    where: list[ColumnElement[bool]] = [when >= filters.since, when < filters.until]
     if filters.country:
-        where.append(C.country == filters.country)
+        where.append(t.country == filters.country)
     if filters.topic:
-        where.append(C.topic == filters.topic)
+        where.append(t.topic == filters.topic)
     if filters.channel:
-        where.append(C.channel == filters.channel)
+        where.append(t.channel == filters.channel)
     return where
 
 
@@ -612,17 +614,7 @@ def handoff_filter(filters: Filters, t: Any = H) -> list[ColumnElement[bool]]:
     figure of handoffs joins the conversations. ``t`` is the handoff table's
     columns, or an alias's.
     """
-    where: list[ColumnElement[bool]] = [
-        t.queued_at >= filters.since,
-        t.queued_at < filters.until,
-    ]
-    if filters.country:
-        where.append(t.country == filters.country)
-    if filters.topic:
-        where.append(t.topic == filters.topic)
-    if filters.channel:
-        where.append(t.channel == filters.channel)
-    return where
+    return _in_range(filters, t.queued_at, t)
 
 
 def _as_is(value: Any) -> Any:
