@@ -29,6 +29,17 @@ that transpose is copied whole to the layout SciPy needs on every message
 once, so the transpose needs no copy; the arithmetic, and so every
 probability, is the same.
 
+Rasa runs each message's NLU and each action prediction as a small graph
+through dask's synchronous scheduler, which orders and wraps the tasks anew
+on every call (about a tenth of the server's CPU per message here). Here the
+same nodes run in the same dependency order, worked out once per set of
+targets, one after another in the calling thread, as dask's synchronous
+scheduler runs them anyway.
+
+The body of every call to the action server is encoded with ``ujson`` (already
+a dependency of Rasa's web server) rather than the standard library's
+encoder: the same JSON, several times faster for the tracker sent each time.
+
 Usage: ``python -m components.serve run --enable-api ...`` (the ``rasa``
 command's arguments).
 """
@@ -43,9 +54,13 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+import ujson
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 from rasa.core.actions import action as rasa_action
+from rasa.engine.exceptions import GraphRunError
+from rasa.engine.graph import GraphSchema
+from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 from rasa.utils import endpoints as rasa_endpoints
 from sqlalchemy import event
@@ -108,12 +123,18 @@ class _KeptSession:
         return None
 
 
+def _dumps(value: Any) -> str:
+    """JSON as ``json.dumps`` writes it for a request body, faster."""
+    return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False)
+
+
 def _new_session(endpoint: Any) -> aiohttp.ClientSession:
     """A session configured as ``EndpointConfig.session`` configures one, with kept connections."""
     auth = None
     if endpoint.basic_auth:
         auth = aiohttp.BasicAuth(endpoint.basic_auth["username"], endpoint.basic_auth["password"])
     return aiohttp.ClientSession(
+        json_serialize=_dumps,
         headers=endpoint.headers,
         auth=auth,
         timeout=aiohttp.ClientTimeout(total=rasa_endpoints.DEFAULT_REQUEST_TIMEOUT),
@@ -149,12 +170,76 @@ def install_column_major_intent_weights() -> None:
     LogisticRegressionClassifier.load = classmethod(load)  # type: ignore[assignment]
 
 
+def execution_order(schema: GraphSchema, targets: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """The nodes the targets need, each after the nodes it needs, with what it needs."""
+    minimal = schema.minimal_graph_schema(targets)
+    order: list[tuple[str, tuple[str, ...]]] = []
+    placed: set[str] = set()
+
+    def place(name: str, path: tuple[str, ...]) -> None:
+        if name in placed or name not in minimal.nodes:
+            return  # done, or an input given to ``run``
+        if name in path:
+            raise GraphRunError(f"The graph has a cycle through node '{name}'.")
+        needs = tuple(minimal.nodes[name].needs.values())
+        for need in needs:
+            place(need, (*path, name))
+        placed.add(name)
+        order.append((name, needs))
+
+    for name in minimal.nodes:
+        place(name, ())
+    return order
+
+
+def install_sequential_graph_runner() -> None:
+    """Runs Rasa's prediction graphs node by node, without dask's per-call scheduling."""
+    original_init = DaskGraphRunner.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self._execution_orders = {}
+
+    def run(
+        self: Any, inputs: dict[str, Any] | None = None, targets: list[str] | None = None
+    ) -> dict[str, Any]:
+        run_targets = list(targets) if targets else list(self._graph_schema.target_names)
+        key = tuple(run_targets)
+        order = self._execution_orders.get(key)
+        if order is None:
+            order = self._execution_orders[key] = execution_order(self._graph_schema, run_targets)
+        nodes = {name for name, _ in order}
+        results: dict[str, Any] = {}
+        for name, value in (inputs or {}).items():
+            if isinstance(value, str) and value in nodes:
+                raise GraphRunError(
+                    f"Input value '{value}' clashes with a node name. Make sure "
+                    f"that none of the input names passed to the `run` method are the "
+                    f"same as node names in the graph schema."
+                )
+            results[name] = (name, value)
+        try:
+            for name, needs in order:
+                # As with dask, a need nothing provides is passed on as its name
+                # (the node then reports the missing input).
+                results[name] = self._instantiated_nodes[name](
+                    *(results.get(need, need) for need in needs)
+                )
+            return dict(results[target] for target in run_targets)
+        except RuntimeError as error:
+            raise GraphRunError("Error running runner.") from error
+
+    DaskGraphRunner.__init__ = init  # type: ignore[method-assign]
+    DaskGraphRunner.run = run  # type: ignore[method-assign]
+
+
 def main() -> None:
     """Runs the ``rasa`` command line with the changes above installed."""
     install()
     install_sqlite_pragmas()
     install_kept_sessions()
     install_column_major_intent_weights()
+    install_sequential_graph_runner()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

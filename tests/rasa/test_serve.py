@@ -148,3 +148,91 @@ def test_column_major_intent_weights_give_the_same_probabilities(tmp_path: Path)
     assert not stock.clf.coef_.flags["F_CONTIGUOUS"]
     messages = sparse_random(20, 500, density=0.05, format="csr", random_state=8)
     assert np.array_equal(loaded.clf.predict_proba(messages), stock.clf.predict_proba(messages))
+
+
+MODEL = Path(__file__).resolve().parents[2] / "models" / "consular.tar.gz"
+
+
+@pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run make test")
+def test_the_sequential_graph_runner_gives_what_dask_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rasa.core.channels.channel import UserMessage
+    from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+    from rasa.engine.loader import load_predict_graph_runner
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from components.serve import execution_order, install_sequential_graph_runner
+
+    # Rasa unpacks a model only into a folder that exists (else, silently,
+    # some components load untrained).
+    (tmp_path / "dask").mkdir()
+    (tmp_path / "sequential").mkdir()
+    metadata, dask_runner = load_predict_graph_runner(
+        tmp_path / "dask", MODEL, LocalModelStorage, DaskGraphRunner
+    )
+    dask_run = DaskGraphRunner.run
+    monkeypatch.setattr(DaskGraphRunner, "__init__", DaskGraphRunner.__init__)
+    monkeypatch.setattr(DaskGraphRunner, "run", DaskGraphRunner.run)
+    install_sequential_graph_runner()
+    assert DaskGraphRunner.run is not dask_run
+    _, sequential = load_predict_graph_runner(
+        tmp_path / "sequential", MODEL, LocalModelStorage, DaskGraphRunner
+    )
+
+    # Every node needed by the target, once, after every node it needs.
+    order = execution_order(metadata.predict_schema, [metadata.nlu_target])
+    names = [name for name, _ in order]
+    assert len(names) == len(set(names)) and names[-1] == metadata.nlu_target
+    needed = metadata.predict_schema.minimal_graph_schema([metadata.nlu_target]).nodes
+    assert set(names) == set(needed)
+    for position, (_, needs) in enumerate(order):
+        assert all(need not in needed or need in names[:position] for need in needs)
+
+    texts = ["my passport was stolen in lisbon", "is it safe in thailand", "hello", "pizza?"]
+    for text in texts:
+        parsed = []
+        for runner, run in ((dask_runner, dask_run), (sequential, DaskGraphRunner.run)):
+            tracker = DialogueStateTracker("test", metadata.domain.slots)
+            message = UserMessage(text)
+            result = run(
+                runner,
+                inputs={PLACEHOLDER_MESSAGE: [message], PLACEHOLDER_TRACKER: tracker},
+                targets=[metadata.nlu_target],
+            )
+            parsed.append(result[metadata.nlu_target][0].as_dict(only_output_properties=True))
+        assert parsed[0] == parsed[1]
+        assert parsed[1]["intent"]["name"]  # a real prediction, not an empty result
+
+        tracker = DialogueStateTracker("test", metadata.domain.slots)
+        tracker.update(ActionExecuted("action_listen"))
+        tracker.update(UserUttered(text, parsed[0]["intent"], parsed[0].get("entities", [])))
+        predictions = [
+            run(runner, inputs={PLACEHOLDER_TRACKER: tracker}, targets=[metadata.core_target])[
+                metadata.core_target
+            ]
+            for runner, run in ((dask_runner, dask_run), (sequential, DaskGraphRunner.run))
+        ]
+        assert predictions[0].probabilities == predictions[1].probabilities
+        assert predictions[0].policy_name == predictions[1].policy_name
+        assert max(predictions[1].probabilities) > 0
+
+
+def test_action_server_requests_are_the_same_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from components.serve import _dumps
+
+    body = {
+        "next_action": "action_answer_topic",
+        "tracker": {
+            "latest_message": {"text": 'où est l\'ambassade? <a href="/x">', "intent": None},
+            "events": [{"event": "slot", "name": "country", "value": "FR", "timestamp": 1.5}],
+            "slots": {"count": 3, "ok": True, "ratio": 0.1},
+        },
+    }
+    assert json.loads(_dumps(body)) == body
+    assert _dumps(body) == json.dumps(body, ensure_ascii=False, separators=(",", ":"))
