@@ -312,8 +312,13 @@ class UrgentSafetyNet(GraphComponent, IntentClassifier):
         when, say, ``kidnap`` and ``arrest_detention`` are close: either way it
         is an emergency). Needs the classifier's full ranking
         (``ranking_length: 0``); ``null`` switches the rule off.
+        ``ranking_length``: how many intents of the ranking the message keeps
+        once the net has used the whole of it (0 keeps all). The ranking
+        travels with every user message in the tracker, to the action
+        server and into the tracker store, and nothing after this component
+        reads beyond its first entries.
         """
-        return {"cues": DEFAULT_CUES_PATH, "urgent_share": 0.5}
+        return {"cues": DEFAULT_CUES_PATH, "urgent_share": 0.5, "ranking_length": 10}
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
@@ -378,11 +383,18 @@ class UrgentSafetyNet(GraphComponent, IntentClassifier):
         return cls(config, model_storage, resource, UrgentCues(document))
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Promotes an urgent intent where the prediction is not urgent but should be."""
-        if self.cues is None:
-            return messages
+        """Promotes an urgent intent where the prediction is not urgent but should be.
+
+        Then cuts each message's ranking to ``ranking_length``.
+        """
+        keep = int(self.config.get("ranking_length") or 0)
         for message in messages:
-            self.process_one(message)
+            if self.cues is not None:
+                self.process_one(message)
+            if keep:
+                ranking = message.get(INTENT_RANKING_KEY)
+                if ranking and len(ranking) > keep:
+                    message.set(INTENT_RANKING_KEY, ranking[:keep], add_to_output=True)
         return messages
 
     def process_one(self, message: Message) -> None:

@@ -391,3 +391,37 @@ def test_editing_the_cue_file_changes_the_fingerprint(tmp_path: Path) -> None:
     before = UrgentSafetyNet.fingerprint_addon({"cues": str(cue_file)})
     cue_file.write_text("topics:\n  kidnap:\n    cues: [kidnapped, hostage]\n")
     assert UrgentSafetyNet.fingerprint_addon({"cues": str(cue_file)}) != before
+
+
+def test_the_share_reads_the_whole_ranking_and_then_the_ranking_is_cut(
+    storage: LocalModelStorage,
+) -> None:
+    resource = Resource("urgent_safety_net")
+    config = {"cues": str(CUES), "ranking_length": 3}
+    context = ExecutionContext(GraphSchema({}), "test")
+    component = UrgentSafetyNet.create(config, storage, resource, context)
+    intents = [slug.replace("-", "_") for slug in URGENT_SLUGS] + ["out_of_scope"]
+    component.train(TrainingData([Message(data={TEXT: f"x {i}", INTENT: i}) for i in intents]))
+    net = UrgentSafetyNet.load(config, storage, resource, context)
+    # Three non-urgent intents ahead, then six urgent ones that together hold
+    # 0.58: the share counts all of them, though none is in the first three.
+    ranking = {f"topic_{n}": 0.14 for n in range(3)}
+    ranking.update(kidnap=0.1, arrest_detention=0.096, missing_person=0.096)
+    ranking.update(death_abroad=0.096, hospital_abroad=0.096, sexual_assault=0.096)
+    msg = message("they will not tell us where he is", ranking)
+    net.process([msg])
+    assert msg.get(INTENT)["name"] == "kidnap"
+    assert msg.get(URGENT_OVERRIDE_KEY)["urgent_share"] == pytest.approx(0.58)
+    assert [entry["name"] for entry in msg.get(INTENT_RANKING_KEY)] == [
+        "kidnap",
+        "topic_0",
+        "topic_1",
+    ]
+    # Without the option the default cuts to ten; 0 keeps everything.
+    long_ranking = {f"topic_{n}": 0.9 / 15 for n in range(15)}
+    assert UrgentSafetyNet.get_default_config()["ranking_length"] == 10
+    for keep, expected in ((0, 15), (10, 10)):
+        kept = UrgentSafetyNet({**config, "ranking_length": keep}, storage, resource)
+        msg = message("where is the embassy", long_ranking)
+        kept.process([msg])
+        assert len(msg.get(INTENT_RANKING_KEY)) == expected
