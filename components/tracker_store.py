@@ -296,22 +296,24 @@ def _same_state(whole: DialogueStateTracker, trimmed: DialogueStateTracker) -> b
 def _same_latest_states(
     whole: DialogueStateTracker, trimmed: DialogueStateTracker, domain: Domain
 ) -> bool:
-    """The latest dialogue states as the rules and as the memoised stories see them."""
+    """The latest dialogue states as the rules and as the memoised stories see them.
+
+    At prediction time both policies read the states with unset slots
+    included (``omit_unset_slots`` is only set when RulePolicy learns its
+    rules), so those are the states compared.
+    """
     for ignore_rule_only_turns, checked in (
         (False, RULE_STATES_CHECKED),
         (True, STORY_STATES_CHECKED),
     ):
-        for omit_unset_slots in (False, True):
-            states = [
-                domain.states_for_tracker_history(
-                    tracker,
-                    omit_unset_slots=omit_unset_slots,
-                    ignore_rule_only_turns=ignore_rule_only_turns,
-                )
-                for tracker in (whole, trimmed)
-            ]
-            # The trimmed history's first state differs (nothing before it),
-            # so more than ``checked`` states are needed.
-            if len(states[1]) <= checked or states[0][-checked:] != states[1][-checked:]:
-                return False
+        states = [
+            domain.states_for_tracker_history(
+                tracker, omit_unset_slots=False, ignore_rule_only_turns=ignore_rule_only_turns
+            )
+            for tracker in (whole, trimmed)
+        ]
+        # The trimmed history's first state differs (nothing before it),
+        # so more than ``checked`` states are needed.
+        if len(states[1]) <= checked or states[0][-checked:] != states[1][-checked:]:
+            return False
     return True
