@@ -31,6 +31,13 @@ def fill(body: str, *, country_name: str | None) -> str:
     return PLACEHOLDER.sub(country_name or "the country", body)
 
 
+# The renderers are pure functions of the text, and the same few published
+# answers are rendered again for every citizen who asks (and for every
+# transcript that shows them), so recent results are kept.
+RENDER_CACHE_SIZE = 512
+
+
+@lru_cache(maxsize=RENDER_CACHE_SIZE)
 def to_html(markdown: str) -> str:
     """Sanitised HTML for web chat: an allow-list of tags, links with safe schemes only."""
     html = _markdown().render(markdown)
@@ -43,6 +50,7 @@ def to_html(markdown: str) -> str:
     ).strip()
 
 
+@lru_cache(maxsize=RENDER_CACHE_SIZE)
 def to_plain(markdown: str) -> str:
     """Plain text with links written out, for WhatsApp, Telegram and SMS."""
     lines: list[str] = []

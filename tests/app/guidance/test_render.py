@@ -58,3 +58,17 @@ def _elements(html: str) -> list[tuple[str, dict[str, str]]]:
 
     Collector().feed(html)
     return found
+
+
+def test_the_same_answer_is_rendered_once_and_an_edit_is_rendered_afresh() -> None:
+    to_html.cache_clear()
+    to_plain.cache_clear()
+    body = "Call **+44 20 7008 5000**. <script>alert(1)</script> [form](https://www.gov.uk/x)"
+    first = [to_html(body), to_plain(body)]
+    again = [to_html(body), to_plain(body)]
+    assert again == first
+    assert to_html.cache_info().hits == 1 and to_plain.cache_info().hits == 1
+    assert "<script>" not in first[0] and "<strong>" in first[0]
+    edited = body.replace("7008 5000", "7008 1500")
+    assert "7008 1500" in to_html(edited) and "7008 1500" in to_plain(edited)
+    assert to_html.cache_info().misses == 2
