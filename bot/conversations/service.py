@@ -17,6 +17,10 @@ Each inbound message is ``received`` until its turn is done (``handled``), or
 crash interrupted and answers held messages once the assistant is back, so
 nothing a citizen sent is lost. Turns of one conversation run one at a time.
 Database work runs in worker threads so a slow disk never stalls the loop.
+
+A web chat message arriving while its conversation is idle (the common case)
+is stored, and its turn's first step decided, in one transaction: every
+session and thread hop on the message path costs CPU the assistant needs.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from starlette.concurrency import run_in_threadpool
 
 from bot.console import events as console_events
@@ -115,6 +120,19 @@ class TurnResult:
 
 
 @dataclass(frozen=True)
+class _Begun:
+    """A web chat message stored under its conversation's lock, and what comes next."""
+
+    accepted: Accepted
+    # The new message as a transcript item, to publish once committed (None
+    # when it was sent before).
+    item: dict[str, Any] | None
+    # The turns due (held messages first), and the first one's step.
+    due: list[int]
+    first: _Step | None
+
+
+@dataclass(frozen=True)
 class _Step:
     """What to do with one inbound message, decided under the conversation's lock."""
 
@@ -124,6 +142,29 @@ class _Step:
     citizen_text: str = ""
     attachments: tuple[str, ...] = ()
     choice: feedback.Choice | None = None
+
+
+class _TurnLock(asyncio.Lock):
+    """A conversation's lock that also knows whether anyone is waiting for it.
+
+    ``locked()`` is briefly False while the lock passes to a waiter; a message
+    arriving then must not count the conversation as idle.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._waiting = 0
+
+    async def acquire(self) -> Literal[True]:
+        self._waiting += 1
+        try:
+            return await super().acquire()
+        finally:
+            self._waiting -= 1
+
+    def idle(self) -> bool:
+        """No turn is running and none is waiting: acquiring now does not wait."""
+        return not self.locked() and self._waiting == 0
 
 
 class ConversationService:
@@ -145,7 +186,7 @@ class ConversationService:
         self._emergency_phone = emergency_phone
         self._on_queued = on_queued
         self._stale_turn = timedelta(seconds=stale_turn_seconds)
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks: weakref.WeakValueDictionary[str, _TurnLock] = weakref.WeakValueDictionary()
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- entry points ------------------------------------------------------------
@@ -181,38 +222,16 @@ class ConversationService:
         def write() -> tuple[Accepted, dict[str, Any] | None]:
             with session_scope(self._sessions) as session:
                 if conversation_id is not None:
-                    conversation = session.get(Conversation, conversation_id)
-                    if conversation is None:
-                        raise LookupError(f"no conversation {conversation_id}")
+                    conversation = _conversation(session, conversation_id)
                 else:
                     if channel is None or not external_id:
                         raise ValueError("a channel and the citizen's id there are needed")
                     conversation = store.get_or_create_conversation(
                         session=session, channel=channel, external_id=external_id
                     )
-                inbound, is_new = store.store_inbound(
-                    session=session,
-                    conversation_id=conversation.id,
-                    text=text,
-                    provider_id=provider_id,
+                inbound, is_new = _store_inbound(
+                    session, conversation, text, provider_id, rasa_text, attachments
                 )
-                if is_new:
-                    conversation.last_inbound_at = utcnow()
-                    if rasa_text is not None:
-                        inbound.payload = {"rasa_text": rasa_text}
-                    for attachment in attachments:
-                        session.add(
-                            Attachment(
-                                message_id=inbound.id,
-                                kind=attachment.kind,
-                                provider_ref=attachment.provider_ref,
-                                content_type=attachment.content_type,
-                                filename=attachment.filename,
-                                size_bytes=attachment.size_bytes,
-                                details=attachment.details,
-                            )
-                        )
-                    session.flush()
                 accepted = Accepted(conversation.id, inbound.id, is_new)
                 return accepted, (transcript_json(inbound) if is_new else None)
 
@@ -229,16 +248,38 @@ class ConversationService:
         provider_id: str | None = None,
         rasa_text: str | None = None,
     ) -> TurnResult:
-        """Stores a web chat message and returns the replies it got (web chat's path)."""
-        accepted = await self.accept(
-            conversation_id=conversation_id, text=text, provider_id=provider_id, rasa_text=rasa_text
-        )
-        if not accepted.is_new:
-            async with self._lock(conversation_id):  # let a concurrent first try finish
-                replies = await run_in_threadpool(self._stored_replies, accepted.message_id)
-            return TurnResult(conversation_id, accepted.message_id, replies, duplicate=True)
-        replies = await self.process(conversation_id, accepted.message_id)
-        return TurnResult(conversation_id, accepted.message_id, replies, duplicate=False)
+        """Stores a web chat message and returns the replies it got (web chat's path).
+
+        While another turn of the conversation runs, the message is stored at
+        once and waits for it; otherwise it is stored and its turn begun in
+        one transaction under the lock (:meth:`_begin`), committed before the
+        assistant is asked.
+        """
+        lock = self._lock(conversation_id)
+        if lock.idle():
+            async with lock:
+                begun = await run_in_threadpool(
+                    self._begin, conversation_id, text, provider_id, rasa_text
+                )
+                accepted = begun.accepted
+                if begun.item is not None:
+                    self._hub.publish(conversation_id, _event(begun.item))
+                    replies = await self._turns(conversation_id, begun.due, begun.first)
+                    return TurnResult(conversation_id, accepted.message_id, replies, False)
+        else:
+            accepted = await self.accept(
+                conversation_id=conversation_id,
+                text=text,
+                provider_id=provider_id,
+                rasa_text=rasa_text,
+            )
+            if accepted.is_new:
+                replies = await self.process(conversation_id, accepted.message_id)
+                return TurnResult(conversation_id, accepted.message_id, replies, False)
+        # Sent before: its replies, once a concurrent first try has finished its turn.
+        async with self._lock(conversation_id):
+            replies = await run_in_threadpool(self._stored_replies, accepted.message_id)
+        return TurnResult(conversation_id, accepted.message_id, replies, duplicate=True)
 
     async def offered_button(self, conversation_id: str, payload: str) -> str | None:
         """The title of a button the bot recently offered with this payload, if any.
@@ -311,15 +352,7 @@ class ConversationService:
         """
         async with self._lock(conversation_id):
             ids = await run_in_threadpool(self._due_turns, conversation_id, message_id)
-            replies: list[dict[str, Any]] = []
-            for index, inbound_id in enumerate(ids):
-                produced, stopped = await self._turn(conversation_id, inbound_id)
-                replies.extend(produced)
-                if stopped:
-                    # The assistant is down: what follows waits with it.
-                    await run_in_threadpool(self._mark, ids[index + 1 :], DeliveryState.HELD)
-                    break
-            return replies
+            return await self._turns(conversation_id, ids)
 
     async def transcript(self, *, conversation_id: str, after: int) -> list[dict[str, Any]]:
         """Messages after ``after``, as transcript items."""
@@ -366,10 +399,26 @@ class ConversationService:
 
     # -- one turn -------------------------------------------------------------------
 
+    async def _turns(
+        self, conversation_id: str, ids: list[int], first: _Step | None = None
+    ) -> list[dict[str, Any]]:
+        """Runs the due turns in order (the caller holds the lock); ``first`` is decided."""
+        replies: list[dict[str, Any]] = []
+        for index, inbound_id in enumerate(ids):
+            step = first if index == 0 else None
+            produced, stopped = await self._turn(conversation_id, inbound_id, step)
+            replies.extend(produced)
+            if stopped:
+                # The assistant is down: what follows waits with it.
+                await run_in_threadpool(self._mark, ids[index + 1 :], DeliveryState.HELD)
+                break
+        return replies
+
     async def _turn(
-        self, conversation_id: str, inbound_id: int
+        self, conversation_id: str, inbound_id: int, step: _Step | None = None
     ) -> tuple[list[dict[str, Any]], bool]:
-        step = await run_in_threadpool(self._decide, conversation_id, inbound_id)
+        if step is None:
+            step = await run_in_threadpool(self._decide, conversation_id, inbound_id)
         if step.action in ("done", "silent"):
             return [], False
         stored: list[Message] = []
@@ -378,8 +427,7 @@ class ConversationService:
             stored += await run_in_threadpool(
                 self._answer_feedback, conversation_id, inbound_id, step.choice
             )
-            self._publish(conversation_id, stored)
-            return [reply_json(message) for message in stored], False
+            return self._publish(conversation_id, stored), False
         if step.attachments:
             stored += await run_in_threadpool(
                 self._acknowledge_attachments, conversation_id, step.attachments
@@ -398,8 +446,7 @@ class ConversationService:
                     stored += await run_in_threadpool(
                         self._hold, conversation_id, inbound_id, step.citizen_text
                     )
-                self._publish(conversation_id, stored)
-                return [reply_json(message) for message in stored], True
+                return self._publish(conversation_id, stored), True
             stored += await run_in_threadpool(
                 self._store_replies,
                 conversation_id,
@@ -410,8 +457,7 @@ class ConversationService:
             )
         else:
             await run_in_threadpool(self._mark, [inbound_id], DeliveryState.HANDLED)
-        self._publish(conversation_id, stored)
-        return [reply_json(message) for message in stored], False
+        return self._publish(conversation_id, stored), False
 
     async def _process_logged(self, conversation_id: str, message_id: int) -> None:
         try:
@@ -427,10 +473,10 @@ class ConversationService:
             return False
         return True
 
-    def _lock(self, conversation_id: str) -> asyncio.Lock:
+    def _lock(self, conversation_id: str) -> _TurnLock:
         lock = self._locks.get(conversation_id)
         if lock is None:
-            lock = asyncio.Lock()
+            lock = _TurnLock()
             self._locks[conversation_id] = lock
         return lock
 
@@ -438,74 +484,51 @@ class ConversationService:
         lock = self._locks.get(conversation_id)
         return lock is not None and lock.locked()
 
-    def _publish(self, conversation_id: str, messages: list[Message]) -> None:
-        # Called after the messages are committed: wake the outbox for any
-        # queued ones, and tell live subscribers.
+    def _publish(self, conversation_id: str, messages: list[Message]) -> list[dict[str, Any]]:
+        """Announces committed replies; returns them in the public ``Reply`` shape.
+
+        Wakes the outbox for any queued ones and tells live subscribers. Each
+        transcript item is its reply plus the time (what ``transcript_json``
+        makes), built from the reply so a guidance answer's HTML is rendered
+        once, not twice.
+        """
         if any(message.delivery_state == DeliveryState.QUEUED for message in messages):
             self._on_queued()
-        for message in messages:
-            self._hub.publish(conversation_id, _event(transcript_json(message)))
+        replies = [reply_json(message) for message in messages]
+        for message, reply in zip(messages, replies, strict=True):
+            item = {**reply, "created_at": message.created_at.isoformat()}
+            self._hub.publish(conversation_id, _event(item))
         console_events.publish_handoffs(self._hub, conversation_id, messages)  # console (issue 6)
+        return replies
 
     # -- units of work, each in its own short session ------------------------------
 
-    def _due_turns(self, conversation_id: str, message_id: int | None) -> list[int]:
-        """Held messages first (when the assistant may answer them), then this one."""
+    def _begin(
+        self, conversation_id: str, text: str, provider_id: str | None, rasa_text: str | None
+    ) -> _Begun:
+        """Stores a web chat message, finds the turns due and decides the first, at once.
+
+        Called under the conversation's lock, so no other turn can change
+        what is decided here before it is acted on. A message sent before
+        (same provider id) is left as it is: its first try answers it.
+        """
         with session_scope(self._sessions) as session:
-            ids: list[int] = []
-            if _releasable(session, conversation_id):
-                ids = list(
-                    session.scalars(
-                        select(Message.id)
-                        .where(
-                            Message.conversation_id == conversation_id,
-                            Message.direction == Direction.INBOUND,
-                            Message.delivery_state == DeliveryState.HELD,
-                        )
-                        .order_by(Message.id)
-                    ).all()
-                )
-            if message_id is not None and message_id not in ids:
-                message = session.get(Message, message_id)
-                if message is not None and message.delivery_state == DeliveryState.RECEIVED:
-                    ids.append(message_id)
-            return ids
+            conversation = _conversation(session, conversation_id)
+            inbound, is_new = _store_inbound(session, conversation, text, provider_id, rasa_text)
+            accepted = Accepted(conversation_id, inbound.id, is_new)
+            if not is_new:
+                return _Begun(accepted, None, [], None)
+            due = _due_ids(session, conversation_id, inbound.id)
+            first = _step_for(session, conversation_id, due[0]) if due else None
+            return _Begun(accepted, transcript_json(inbound), due, first)
+
+    def _due_turns(self, conversation_id: str, message_id: int | None) -> list[int]:
+        with session_scope(self._sessions) as session:
+            return _due_ids(session, conversation_id, message_id)
 
     def _decide(self, conversation_id: str, inbound_id: int) -> _Step:
         with session_scope(self._sessions) as session:
-            conversation = session.get_one(Conversation, conversation_id)
-            inbound = session.get_one(Message, inbound_id)
-            if inbound.delivery_state not in (DeliveryState.RECEIVED, DeliveryState.HELD):
-                return _Step("done")
-            payload = inbound.payload or {}
-            rasa_text = payload.get("rasa_text")
-            if isinstance(rasa_text, str) and feedback.is_feedback_payload(rasa_text):
-                choice = feedback.parse_payload(rasa_text)
-                if choice is not None and feedback.was_offered(
-                    session=session, conversation_id=conversation_id, payload=rasa_text
-                ):
-                    return _Step("feedback", choice=choice)
-                # Not a button we showed here: the words, never an intent.
-                logger.info("feedback payload not offered in %s; read as words", conversation_id)
-                rasa_text = as_words(rasa_text)
-            release = _releasable(session, conversation_id)
-            if conversation.owner != Owner.BOT and not release:
-                # An officer owns it (or will): the bot stays silent; the
-                # console shows the message. A number sent while waiting is
-                # kept as callback details for the next officer.
-                inbound.delivery_state = DeliveryState.HANDLED
-                handoff = store.open_handoff_for(session=session, conversation_id=conversation_id)
-                if handoff is not None:
-                    notice.capture_callback(handoff=handoff, text=inbound.text)
-                return _Step("silent")
-            kinds = tuple(attachment.kind for attachment in inbound.attachments)
-            return _Step(
-                "bot",
-                release=release,
-                rasa_text=rasa_text if isinstance(rasa_text, str) else inbound.text.strip(),
-                citizen_text=inbound.text,
-                attachments=kinds,
-            )
+            return _step_for(session, conversation_id, inbound_id)
 
     def _stored_replies(self, inbound_id: int) -> list[dict[str, Any]]:
         with session_scope(self._sessions) as session:
@@ -634,11 +657,20 @@ class ConversationService:
     def _outbound(
         self, session: Session, conversation: Conversation, reply: BotReply, sender: Sender
     ) -> Message:
-        """Stores a reply; for a push channel it is queued in the same transaction."""
+        """Stores a reply; for a push channel it is queued in the same transaction.
+
+        A web chat reply is inserted at the commit, which comes before anyone
+        reads its id; the outbox needs a queued reply's id at once.
+        """
+        pull = conversation.channel in PULL_CHANNELS
         message = store.store_outbound(
-            session=session, conversation_id=conversation.id, reply=reply, sender=sender
+            session=session,
+            conversation_id=conversation.id,
+            reply=reply,
+            sender=sender,
+            flush=not pull,
         )
-        if conversation.channel not in PULL_CHANNELS:
+        if not pull:
             outbox.enqueue(
                 session=session,
                 message=message,
@@ -727,6 +759,107 @@ def is_question(inbound: Message) -> bool:
     if isinstance(rasa_text, str) and rasa_text.startswith("/"):
         return False
     return not any(attachment.kind == "location" for attachment in inbound.attachments)
+
+
+def _conversation(session: Session, conversation_id: str) -> Conversation:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise LookupError(f"no conversation {conversation_id}")
+    return conversation
+
+
+def _store_inbound(
+    session: Session,
+    conversation: Conversation,
+    text: str,
+    provider_id: str | None,
+    rasa_text: str | None,
+    attachments: Sequence[AttachmentIn] = (),
+) -> tuple[Message, bool]:
+    """Stores the citizen's message with what came with it, unless it was stored before."""
+    inbound, is_new = store.store_inbound(
+        session=session, conversation_id=conversation.id, text=text, provider_id=provider_id
+    )
+    if not is_new:
+        return inbound, False
+    conversation.last_inbound_at = utcnow()
+    if rasa_text is not None:
+        inbound.payload = {"rasa_text": rasa_text}
+    # A new message has no attachments but these: say so, rather than have
+    # the turn read them back from the database.
+    set_committed_value(inbound, "attachments", [])
+    for attachment in attachments:
+        inbound.attachments.append(
+            Attachment(
+                kind=attachment.kind,
+                provider_ref=attachment.provider_ref,
+                content_type=attachment.content_type,
+                filename=attachment.filename,
+                size_bytes=attachment.size_bytes,
+                details=attachment.details,
+            )
+        )
+    session.flush()
+    return inbound, True
+
+
+def _due_ids(session: Session, conversation_id: str, message_id: int | None) -> list[int]:
+    """Held messages first (when the assistant may answer them), then this one."""
+    ids: list[int] = []
+    if _releasable(session, conversation_id):
+        ids = list(
+            session.scalars(
+                select(Message.id)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.direction == Direction.INBOUND,
+                    Message.delivery_state == DeliveryState.HELD,
+                )
+                .order_by(Message.id)
+            ).all()
+        )
+    if message_id is not None and message_id not in ids:
+        message = session.get(Message, message_id)
+        if message is not None and message.delivery_state == DeliveryState.RECEIVED:
+            ids.append(message_id)
+    return ids
+
+
+def _step_for(session: Session, conversation_id: str, inbound_id: int) -> _Step:
+    """What to do with one inbound message; marks it handled when the bot stays silent."""
+    conversation = session.get_one(Conversation, conversation_id)
+    inbound = session.get_one(Message, inbound_id)
+    if inbound.delivery_state not in (DeliveryState.RECEIVED, DeliveryState.HELD):
+        return _Step("done")
+    payload = inbound.payload or {}
+    rasa_text = payload.get("rasa_text")
+    if isinstance(rasa_text, str) and feedback.is_feedback_payload(rasa_text):
+        choice = feedback.parse_payload(rasa_text)
+        if choice is not None and feedback.was_offered(
+            session=session, conversation_id=conversation_id, payload=rasa_text
+        ):
+            return _Step("feedback", choice=choice)
+        # Not a button we showed here: the words, never an intent.
+        logger.info("feedback payload not offered in %s; read as words", conversation_id)
+        rasa_text = as_words(rasa_text)
+    release = _releasable(session, conversation_id)
+    if conversation.owner != Owner.BOT and not release:
+        # An officer owns it (or will): the bot stays silent; the console
+        # shows the message. A number sent while waiting is kept as callback
+        # details for the next officer.
+        inbound.delivery_state = DeliveryState.HANDLED
+        handoff = store.open_handoff_for(session=session, conversation_id=conversation_id)
+        if handoff is not None:
+            notice.capture_callback(handoff=handoff, text=inbound.text)
+        return _Step("silent")
+    kinds = tuple(attachment.kind for attachment in inbound.attachments)
+    return _Step(
+        "bot",
+        release=release,
+        rasa_text=rasa_text if isinstance(rasa_text, str) else inbound.text.strip(),
+        citizen_text=inbound.text,
+        attachments=kinds,
+    )
 
 
 def _releasable(session: Session, conversation_id: str) -> bool:

@@ -54,12 +54,6 @@ def store_inbound(
     A provider id seen before (a retried webhook, a resent widget message)
     returns the stored message and False, so a turn is processed once.
     """
-    if provider_id is not None:
-        existing = find_by_provider_id(
-            session=session, conversation_id=conversation_id, provider_id=provider_id
-        )
-        if existing is not None:
-            return existing, False
     message = Message(
         conversation_id=conversation_id,
         direction=Direction.INBOUND,
@@ -68,12 +62,21 @@ def store_inbound(
         provider_id=provider_id,
         delivery_state=DeliveryState.RECEIVED,
     )
+    if provider_id is None:
+        # Nothing to collide with: no savepoint needed.
+        session.add(message)
+        session.flush()
+        return message, True
+    existing = find_by_provider_id(
+        session=session, conversation_id=conversation_id, provider_id=provider_id
+    )
+    if existing is not None:
+        return existing, False
     try:
         with session.begin_nested():
             session.add(message)
     except IntegrityError:
         # Lost a race with the same retry arriving concurrently.
-        assert provider_id is not None
         existing = find_by_provider_id(
             session=session, conversation_id=conversation_id, provider_id=provider_id
         )
@@ -100,8 +103,14 @@ def store_outbound(
     reply: BotReply,
     sender: Sender = Sender.BOT,
     state: DeliveryState = DeliveryState.DELIVERED,
+    flush: bool = True,
 ) -> Message:
-    """Stores one reply to the citizen with its metadata."""
+    """Stores one reply to the citizen with its metadata.
+
+    ``flush=False`` leaves the insert to the commit (in the order replies were
+    added), for callers that need no id before it: one flush per reply is a
+    good part of a turn's work.
+    """
     message = Message(
         conversation_id=conversation_id,
         direction=Direction.OUTBOUND,
@@ -111,7 +120,8 @@ def store_outbound(
         delivery_state=state,
     )
     session.add(message)
-    session.flush()
+    if flush:
+        session.flush()
     return message
 
 
