@@ -132,3 +132,61 @@ def test_a_path_with_its_own_limit_takes_larger_bodies_and_no_other_does() -> No
         assert client.post("/upload", content=b"x" * 1100).status_code == 413
         assert client.post("/other", content=b"x" * 900).status_code == 413
         assert client.post("/other", content=b"x" * 90).json() == {"size": 90}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_memory_windows_move_and_forget_senders_whose_windows_emptied() -> None:
+    from limits import parse
+
+    from bot.core.ratelimit import MemoryWindows
+
+    clock = FakeClock()
+    windows = MemoryWindows(clock=clock, sweep_every=8)
+    two_a_minute = parse("2/minute")
+    assert windows.hit(two_a_minute, "sender", "a")
+    clock.now += 30
+    assert windows.hit(two_a_minute, "sender", "a")
+    assert not windows.hit(two_a_minute, "sender", "a")  # two in the last minute
+    clock.now += 30.5  # the first hit has left the window, the second has not
+    assert windows.hit(two_a_minute, "sender", "a")
+    assert not windows.hit(two_a_minute, "sender", "a")
+    assert windows.hit(two_a_minute, "sender", "b")  # every sender has its own window
+    assert windows.hit(parse("1/second"), "sender", "a")  # and every limit
+    assert len(windows) == 3
+    clock.now += 61
+    assert windows.hit(two_a_minute, "sender", "c")  # the eighth call: a sweep first
+    assert len(windows) == 1  # a and b had emptied windows; c is new
+
+
+def test_a_refused_hit_does_not_count() -> None:
+    from limits import parse
+
+    from bot.core.ratelimit import MemoryWindows
+
+    clock = FakeClock()
+    windows = MemoryWindows(clock=clock)
+    one_a_second = parse("1/second")
+    assert windows.hit(one_a_second, "x")
+    for _ in range(10):
+        clock.now += 0.09
+        assert not windows.hit(one_a_second, "x")
+    clock.now += 0.2  # 1.1 s after the only counted hit
+    assert windows.hit(one_a_second, "x")
+
+
+@pytest.mark.parametrize("storage_uri", ["memory://", "memory://?x=1"])
+def test_in_memory_limits_do_not_start_threads(storage_uri: str) -> None:
+    import threading
+
+    limiter = RateLimiter(storage_uri=storage_uri, per_sender="5/minute", per_endpoint="9/minute")
+    before = threading.active_count()
+    results = [limiter.allow(endpoint="e", sender="a") for _ in range(7)]
+    assert results == [True] * 5 + [False] * 2
+    assert threading.active_count() == before
