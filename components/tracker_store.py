@@ -14,8 +14,8 @@ carries on from there.
 Three more costs grew with the conversation, on every prediction: Rasa
 featurises the whole history for each policy, copies the tracker by
 replaying every event before each action, and sends every event to the
-action server. Our policies only ever look a few turns back
-(MemoizationPolicy's ``max_history`` and the rules' length), so a cached
+action server. Our policies only ever look a few turns back (the rules'
+length; MemoizationPolicy's ``max_history`` if stories are memoised), so a cached
 tracker is trimmed to its last turns once it grows long (see
 ``trim_tracker``): the old turns are replaced by the slot values they left
 behind, and the trim is only kept when the dialogue states the policies see
@@ -59,8 +59,9 @@ DEFAULT_CACHE_SIZE = 500
 DEFAULT_KEEP_TURNS = 4
 DEFAULT_TRIM_AFTER_TURNS = 10
 # How many of the latest dialogue states must be the same, with and without
-# the trim, for the trim to be kept: more than the longest rule and more
-# than MemoizationPolicy's max_history (3), with a margin.
+# the trim, for the trim to be kept: more than the longest rule and, for
+# stories, more than MemoizationPolicy's max_history (3, if it is used
+# again), with a margin.
 RULE_STATES_CHECKED = 10
 STORY_STATES_CHECKED = 6
 
