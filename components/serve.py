@@ -36,6 +36,12 @@ same nodes run in the same dependency order, worked out once per set of
 targets, one after another in the calling thread, as dask's synchronous
 scheduler runs them anyway.
 
+The intent classifier builds each message's row from the featurizers'
+output through Rasa's general feature combination, which also copies and
+joins every token-level matrix it then throws away. Here the row is joined
+straight from the sentence-level matrices, in the same order: the same
+matrix, so the same probabilities.
+
 The body of every call to the action server is encoded with ``ujson`` (already
 a dependency of Rasa's web server) rather than the standard library's
 encoder: the same JSON, several times faster for the tracker sent each time.
@@ -54,6 +60,7 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+import scipy.sparse
 import ujson
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
@@ -62,6 +69,7 @@ from rasa.engine.exceptions import GraphRunError
 from rasa.engine.graph import GraphSchema
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.shared.nlu.constants import TEXT
 from rasa.utils import endpoints as rasa_endpoints
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -156,6 +164,36 @@ def install_kept_sessions() -> None:
     rasa_endpoints.EndpointConfig.session = session  # type: ignore[method-assign]
 
 
+def sentence_rows(messages: list[Any]) -> Any:
+    """The classifier's input matrix: each message's sentence-level text features, joined.
+
+    None when a message has dense features (then Rasa's own method is used).
+    """
+    rows = []
+    for message in messages:
+        _, dense = message._filter_dense_features(TEXT, [])
+        if dense:
+            return None
+        _, sparse = message._filter_sparse_features(TEXT, [])
+        if sparse:
+            row = scipy.sparse.hstack([f.features for f in sparse], format="csr", dtype=np.float64)
+        else:
+            row = scipy.sparse.csr_matrix((1, 0), dtype=np.float64)
+        rows.append(row)
+    return scipy.sparse.vstack(rows, format="csr")
+
+
+def install_direct_intent_rows() -> None:
+    """Builds the intent classifier's input from sentence features alone (same matrix)."""
+    original = LogisticRegressionClassifier._create_X
+
+    def create_x(self: Any, messages: list[Any]) -> Any:
+        matrix = sentence_rows(messages)
+        return original(self, messages) if matrix is None else matrix
+
+    LogisticRegressionClassifier._create_X = create_x  # type: ignore[method-assign]
+
+
 def install_column_major_intent_weights() -> None:
     """Stores a loaded intent classifier's weights column by column (same values)."""
     original = LogisticRegressionClassifier.load.__func__  # type: ignore[attr-defined]
@@ -240,6 +278,7 @@ def main() -> None:
     install_kept_sessions()
     install_column_major_intent_weights()
     install_sequential_graph_runner()
+    install_direct_intent_rows()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

@@ -236,3 +236,46 @@ def test_action_server_requests_are_the_same_json(monkeypatch: pytest.MonkeyPatc
     }
     assert json.loads(_dumps(body)) == body
     assert _dumps(body) == json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run make test")
+def test_direct_intent_rows_are_the_matrix_rasa_builds(tmp_path: Path) -> None:
+    from rasa.core.channels.channel import UserMessage
+    from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+    from rasa.engine.loader import load_predict_graph_runner
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.nlu.classifiers.logistic_regression_classifier import (
+        LogisticRegressionClassifier,
+    )
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from components.serve import sentence_rows
+
+    (tmp_path / "model").mkdir()
+    metadata, runner = load_predict_graph_runner(
+        tmp_path / "model", MODEL, LocalModelStorage, DaskGraphRunner
+    )
+    classifier = next(
+        name
+        for name, node in metadata.predict_schema.nodes.items()
+        if node.uses is LogisticRegressionClassifier
+    )
+    featurised = metadata.predict_schema.nodes[classifier].needs["messages"]
+    texts = ["my passport was stolen in lisbon", "HELP!!", "hospital in bangkok ok?", "x"]
+    messages = [
+        runner.run(
+            inputs={
+                PLACEHOLDER_MESSAGE: [UserMessage(text)],
+                PLACEHOLDER_TRACKER: DialogueStateTracker("t", []),
+            },
+            targets=[featurised],
+        )[featurised][0]
+        for text in texts
+    ]
+    stock = LogisticRegressionClassifier._create_X(None, messages)  # type: ignore[arg-type]
+    direct = sentence_rows(messages)
+    assert direct is not None
+    assert direct.shape == stock.shape and direct.shape[0] == len(texts)
+    assert direct.dtype == stock.dtype
+    assert (direct != stock).nnz == 0 and direct.nnz > 0
