@@ -279,3 +279,59 @@ def test_direct_intent_rows_are_the_matrix_rasa_builds(tmp_path: Path) -> None:
     assert direct.shape == stock.shape and direct.shape[0] == len(texts)
     assert direct.dtype == stock.dtype
     assert (direct != stock).nnz == 0 and direct.nnz > 0
+
+
+@pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run make test")
+def test_shared_prediction_states_predict_what_rasa_predicts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every conversation test, replayed: the same predictions, from fewer state builds."""
+    from rasa.core.agent import Agent
+    from rasa.core.featurizers.tracker_featurizers import TrackerFeaturizer
+    from rasa.shared.core.constants import ACTION_SESSION_START_NAME
+    from rasa.shared.core.events import ActionExecuted
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from test_tracker_trimming import CONVERSATIONS, conversation, predicted
+
+    from components.serve import install_shared_prediction_states
+
+    processor = Agent.load(str(MODEL)).processor
+    assert processor is not None
+    domain = processor.domain
+    builds = []
+    stock_create_states = TrackerFeaturizer._create_states
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        builds.append(1)
+        return stock_create_states(*args, **kwargs)
+
+    monkeypatch.setattr(TrackerFeaturizer, "_create_states", staticmethod(counted))
+
+    def predictions() -> list[tuple[Any, ...]]:
+        found = []
+        for path in CONVERSATIONS:
+            tracker = DialogueStateTracker(path.stem, domain.slots)
+            for event in conversation(path, domain):
+                if (
+                    isinstance(event, ActionExecuted)
+                    and event.action_name != ACTION_SESSION_START_NAME
+                ):
+                    # A copy holds the same event objects: asked twice, the
+                    # second look finds the kept states, and the first
+                    # answer's in-place edits must not leak into it.
+                    found.append(predicted(processor, tracker.copy()))
+                    assert predicted(processor, tracker.copy()) == found[-1]
+                tracker.update(event)
+        return found
+
+    stock = predictions()
+    stock_builds = len(builds)
+    builds.clear()
+    install_shared_prediction_states()
+    shared = predictions()
+    assert len(stock) > 200
+    assert shared == stock
+    # Stock builds the states on every look (twice after a user message, and
+    # again for the repeated ask); shared, at most once per point (none for a
+    # follow-up action).
+    assert len(builds) <= len(stock) < stock_builds / 2
