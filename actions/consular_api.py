@@ -7,6 +7,7 @@ action can fall back to a holding reply instead of crashing the turn.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
@@ -68,6 +69,35 @@ class NotFound(ConsularApiError):
     """The API answered 404: it has nothing for this request."""
 
 
+# Seconds an idle connection to the app is kept open. The app's server
+# (uvicorn) closes idle connections after 5 s; closing them first here means a
+# request never goes out on a connection the app has just closed.
+KEEPALIVE_SECONDS = 2.0
+
+
+class _Sessions:
+    """One HTTP session (and its pool of kept connections) per event loop.
+
+    A new session per call cost a TCP connection set up and torn down on both
+    sides for every lookup, on the path of most replies. The action server
+    runs one loop; tests may run several, one after another.
+    """
+
+    session: Optional[aiohttp.ClientSession] = None
+    loop: Optional[asyncio.AbstractEventLoop] = None
+
+    @classmethod
+    def current(cls) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = cls.session
+        if session is None or session.closed or cls.loop is not loop:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS)
+            )
+            cls.session, cls.loop = session, loop
+        return session
+
+
 async def _request(
     config: ApiConfig,
     method: str,
@@ -78,16 +108,14 @@ async def _request(
 ) -> Dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=config.timeout)
     try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.request(
-                method,
-                f"{config.base_url}{path}",
-                params=params,
-                json=json,
-                headers={TOKEN_HEADER: config.token},
-            ) as response,
-        ):
+        async with _Sessions.current().request(
+            method,
+            f"{config.base_url}{path}",
+            params=params,
+            json=json,
+            headers={TOKEN_HEADER: config.token},
+            timeout=timeout,
+        ) as response:
             if response.status == 404:
                 raise NotFound(f"{method} {path} answered 404")
             if response.status not in (200, 201):

@@ -84,6 +84,8 @@ class FakeInternalApi:
                 "query": dict(request.query),
                 "json": body,
                 "token": request.headers.get("X-Internal-Token"),
+                # The client's address and port: which connection it came on.
+                "peer": request.transport.get_extra_info("peername") if request.transport else None,
             }
         )
         if request.headers.get("X-Internal-Token") != TOKEN:
