@@ -19,16 +19,19 @@ urgent topic. ``--seed`` draws another split, to check that a change
 generalises rather than fitting one split.
 
 ``python -m bench.run --part latency`` runs part 4 only (no training; a few
-minutes): our stack and the stock model under the same load, one after the
-other, as many ``--rounds`` as asked. On a shared machine absolute timings
-drift, so compare ours with stock within a round. It writes
-results/bench-latency.json.
+minutes), as many ``--rounds`` as asked, and writes results/bench-latency.json.
+
+In part 4 both servers run at once and take turns under the same load, in
+blocks, the order reversed every other block (ours, stock, stock, ours):
+this machine's speed drifts by a tenth or more within minutes, and a drift
+between two back-to-back measurements would otherwise land on one side.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -39,6 +42,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +98,8 @@ LOAD_MESSAGES = [
 # each turns on its own core and the app sends each conversation to the same
 # one (bot/conversations/rasa_client.py).
 RASA_SERVERS = 1
+# Part 4 loads ours and stock in turns, in this many blocks each.
+BLOCKS = 2
 STOCK_MESSAGES = ["hello", "I am sad", "yes", "great, thanks", "are you a bot?", "bye"]
 
 
@@ -367,23 +373,112 @@ class LoadResult:
         }
 
 
+@dataclass
+class Conversations:
+    """Conversations loading one server, each sending one message at a time.
+
+    ``run`` may be called several times: the same conversations go on where
+    they stopped, so a conversation sent in blocks is as long as one sent at
+    once (a longer history costs stock Rasa more).
+    """
+
+    send: Any
+    count: int
+    messages: list[str]
+    contexts: dict[int, Any] = field(default_factory=dict)
+    turns: int = 0
+
+    async def run(self, per_conversation: int) -> LoadResult:
+        result = LoadResult()
+        first = self.turns
+
+        async def conversation(number: int) -> None:
+            if number not in self.contexts:
+                self.contexts[number] = await self.send(None, None)
+            for turn in range(first, first + per_conversation):
+                text = self.messages[(number + turn) % len(self.messages)]
+                started = time.perf_counter()
+                self.contexts[number] = await self.send(self.contexts[number], text)
+                result.latencies_ms.append((time.perf_counter() - started) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(conversation(n) for n in range(self.count)))
+        result.seconds = time.perf_counter() - started
+        self.turns += per_conversation
+        return result
+
+
 async def load(
     send: Any, conversations: int, per_conversation: int, messages: list[str]
 ) -> LoadResult:
-    result = LoadResult()
+    """New conversations, each sending ``per_conversation`` messages."""
+    return await Conversations(send, conversations, messages).run(per_conversation)
 
-    async def conversation(number: int) -> None:
-        context = await send(None, None)
-        for turn in range(per_conversation):
-            text = messages[(number + turn) % len(messages)]
-            started = time.perf_counter()
-            context = await send(context, text)
-            result.latencies_ms.append((time.perf_counter() - started) * 1000)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(conversation(n) for n in range(conversations)))
-    result.seconds = time.perf_counter() - started
-    return result
+def add(total: LoadResult, block: LoadResult) -> None:
+    """Counts a block of load into a total (its latencies and its time)."""
+    total.latencies_ms += block.latencies_ms
+    total.seconds += block.seconds
+
+
+@dataclass
+class Side:
+    """One server under load: how to send to it, what to send, and its processes."""
+
+    name: str
+    send: Any
+    messages: list[str]
+    pids: dict[str, int]
+
+
+def block_order(names: list[str], blocks: int) -> list[list[str]]:
+    """Who runs in each block: forwards, then backwards (A B, B A, A B...).
+
+    With the order reversed every other block, a machine that speeds up or
+    slows down steadily during the run favours neither side.
+    """
+    return [list(names) if block % 2 == 0 else list(reversed(names)) for block in range(blocks)]
+
+
+async def side_by_side(sides: list[Side], blocks: int = BLOCKS) -> dict[str, dict[str, Any]]:
+    """Latency and throughput of each side at 1 and 10 conversations, in alternating blocks.
+
+    Each side gets the same load in all (one conversation of 100 messages,
+    then ten conversations of 30 messages, each sent in ``blocks`` parts),
+    one side at a time, the sides taking turns. The CPU time each process spent
+    per message is counted over the ten-conversation blocks: unlike
+    wall-clock latency it hardly moves when other work shares the machine,
+    so it shows what a change saves.
+    """
+    single = {side.name: LoadResult() for side in sides}
+    ten = {side.name: LoadResult() for side in sides}
+    cpu = {side.name: dict.fromkeys(side.pids, 0.0) for side in sides}
+    by_name = {side.name: side for side in sides}
+    for side in sides:
+        await load(side.send, 2, len(side.messages), side.messages)  # warm up every path
+    ones = {side.name: Conversations(side.send, 1, side.messages) for side in sides}
+    for order in block_order(list(by_name), blocks):
+        for name in order:
+            add(single[name], await ones[name].run(100 // blocks))
+    tens = {side.name: Conversations(side.send, 10, side.messages) for side in sides}
+    for order in block_order(list(by_name), blocks):
+        for name in order:
+            side = by_name[name]
+            before = {process: cpu_seconds(pid) for process, pid in side.pids.items()}
+            add(ten[name], await tens[name].run(30 // blocks))
+            for process, pid in side.pids.items():
+                cpu[name][process] += cpu_seconds(pid) - before[process]
+    results = {}
+    for name in by_name:
+        count = len(ten[name].latencies_ms)
+        results[name] = {
+            "1_conversation": single[name].summary(),
+            "10_conversations": ten[name].summary(),
+            "cpu_ms_per_message": {
+                process: round(seconds * 1000 / count, 1) for process, seconds in cpu[name].items()
+            },
+        }
+    return results
 
 
 def ours_sender(client: httpx.AsyncClient, base: str) -> Any:
@@ -413,35 +508,6 @@ def stock_sender(client: httpx.AsyncClient, base: str) -> Any:
         return context
 
     return send
-
-
-async def latency(
-    send_factory: Any, base: str, messages: list[str], pids: dict[str, int] | None = None
-) -> dict[str, Any]:
-    """Latency and throughput at 1 and 10 conversations.
-
-    With ``pids``, also the CPU time each process (and its children) spent
-    per message at ten conversations: unlike wall-clock latency it hardly
-    moves when other work shares the machine, so it shows what a change saves.
-    """
-    pids = pids or {}
-    async with httpx.AsyncClient(timeout=60) as client:
-        send = send_factory(client, base)
-        await load(send, 2, len(messages), messages)  # warm up every path
-        single = await load(send, 1, 100, messages)
-        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        ten = await load(send, 10, 30, messages)
-        after = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    result: dict[str, Any] = {
-        "1_conversation": single.summary(),
-        "10_conversations": ten.summary(),
-    }
-    if pids:
-        count = len(ten.latencies_ms)
-        result["cpu_ms_per_message"] = {
-            name: round((after[name] - before[name]) * 1000 / count, 1) for name in pids
-        }
-    return result
 
 
 def _descendants(pid: int) -> list[int]:
@@ -503,7 +569,9 @@ def stock_model() -> Path:
     return sorted((STOCK_DIR / "models").glob("*.tar.gz"))[-1]
 
 
-def run_stock(work: Path) -> dict[str, Any]:
+@contextlib.contextmanager
+def stock_server(work: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The stock model served by ``rasa run`` on a free port: its URL and process."""
     model = stock_model()
     port = free_port()
     process = spawn(
@@ -539,19 +607,37 @@ def run_stock(work: Path) -> dict[str, Any]:
             time.sleep(1)
         else:
             raise RuntimeError(f"stock Rasa did not start; see {work}/stock-rasa.log")
-        result = asyncio.run(
-            latency(
-                stock_sender,
-                f"http://127.0.0.1:{port}",
-                STOCK_MESSAGES,
-                {"rasa": process.pid},
-            )
-        )
-        result["rss_mb"] = {"rasa": rss_mb(process.pid)}
-        return result
+        yield f"http://127.0.0.1:{port}", process
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def compare_latency(stack: Stack, work: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Part 4: our running stack and the stock model, loaded in turns (``side_by_side``)."""
+    pids = {name: process.pid for name, process in stack.processes.items()}
+    with stock_server(work) as (stock_url, stock_process):
+
+        async def run() -> dict[str, dict[str, Any]]:
+            async with httpx.AsyncClient(timeout=60) as client:
+                return await side_by_side(
+                    [
+                        Side("ours", ours_sender(client, stack.app_url), LOAD_MESSAGES, pids),
+                        Side(
+                            "stock",
+                            stock_sender(client, stock_url),
+                            STOCK_MESSAGES,
+                            {"rasa": stock_process.pid},
+                        ),
+                    ]
+                )
+
+        results = asyncio.run(run())
+        results["ours"]["rss_mb"] = {
+            name: rss_mb(process.pid) for name, process in stack.processes.items()
+        }
+        results["stock"]["rss_mb"] = {"rasa": rss_mb(stock_process.pid)}
+    return results["ours"], results["stock"]
 
 
 # -- report -----------------------------------------------------------------------
@@ -605,18 +691,6 @@ def main_held_out(seed: int) -> int:
     return 0
 
 
-def our_latency(work: Path, rasa_servers: int) -> dict[str, Any]:
-    """Part 4 for our service: a fresh stack in ``work``, loaded through the web chat API."""
-    stack = start_stack(work, rasa_servers=rasa_servers)
-    try:
-        pids = {name: process.pid for name, process in stack.processes.items()}
-        result = asyncio.run(latency(ours_sender, stack.app_url, LOAD_MESSAGES, pids))
-        result["rss_mb"] = {name: rss_mb(process.pid) for name, process in stack.processes.items()}
-        return result
-    finally:
-        stack.stop_all()
-
-
 def main_latency(rounds: int, rasa_servers: int) -> int:
     """Part 4 only: ours then stock, ``rounds`` times, each round compared within itself."""
     runs = []
@@ -624,10 +698,12 @@ def main_latency(rounds: int, rasa_servers: int) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-latency-") as folder:
             work = Path(folder)
             (work / "stack").mkdir()
-            log(f"4. round {number}/{rounds}: our stack through the web chat API")
-            ours = our_latency(work / "stack", rasa_servers)
-            log(f"4. round {number}/{rounds}: the stock rasa init model")
-            stock = run_stock(work)
+            log(f"4. round {number}/{rounds}: our stack and the stock model, in turns")
+            stack = start_stack(work / "stack", rasa_servers=rasa_servers)
+            try:
+                ours, stock = compare_latency(stack, work)
+            finally:
+                stack.stop_all()
         runs.append({"latency": ours, "stock": stock})
         print_latency(ours, stock, heading=f"round {number}/{rounds}")
     RESULTS.parent.mkdir(exist_ok=True)
@@ -683,18 +759,10 @@ def main() -> int:
         try:
             log(f"1. public benchmark: {EVAL.name} through the web chat API")
             results["public"] = asyncio.run(public_benchmark(stack))
-            log("4. latency through the web chat API")
-            pids = {name: process.pid for name, process in stack.processes.items()}
-            results["latency"] = asyncio.run(
-                latency(ours_sender, stack.app_url, LOAD_MESSAGES, pids)
-            )
-            results["latency"]["rss_mb"] = {
-                name: rss_mb(process.pid) for name, process in stack.processes.items()
-            }
+            log("4. latency through the web chat API, ours and the stock model in turns")
+            results["latency"], results["stock"] = compare_latency(stack, work)
         finally:
             stack.stop_all()
-        log("4. the stock rasa init model, same machine, same load")
-        results["stock"] = run_stock(work)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
     print_report(results)
