@@ -51,6 +51,17 @@ tracker are kept until the next build: asked again for the same events
 of the kept states instead of a replay. Each caller still gets its own
 dictionaries, as the featurizer changes the last one in place.
 
+Python's cyclic garbage collector, in its full collections, walks every
+object alive: with Rasa, TensorFlow and the model loaded, over 600,000 of
+them, about 0.3 s each time, during which the server answers nothing. Under
+ten conversations that came twice in 300 messages, a pause every turn in
+flight waited through, and about 2 ms of CPU per message. Here everything
+alive once the model is loaded is moved out of the collector's sight
+(``gc.freeze``): it lives as long as the server anyway. Full collections
+then walk only what was made since. (The service loads its model at start
+and never through Rasa's HTTP API; a model replaced that way would keep the
+old one's reference cycles in memory, and the new one would not be frozen.)
+
 The body of every call to the action server is encoded with ``ujson`` (already
 a dependency of Rasa's web server) rather than the standard library's
 encoder: the same JSON, several times faster for the tracker sent each time.
@@ -62,6 +73,8 @@ command's arguments).
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import operator
 import sqlite3
 import sys
@@ -74,6 +87,7 @@ import scipy.sparse
 import ujson
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
+from rasa.core import run as rasa_run
 from rasa.core.actions import action as rasa_action
 from rasa.core.featurizers.tracker_featurizers import TrackerFeaturizer
 from rasa.engine.exceptions import GraphRunError
@@ -333,6 +347,22 @@ def install_shared_prediction_states() -> None:
     TrackerFeaturizer._create_states = staticmethod(create_states)  # type: ignore[method-assign,assignment]
 
 
+def install_frozen_startup_heap() -> None:
+    """Once the model is loaded, freezes every object then alive (see the module notes)."""
+    original = rasa_run.load_agent_on_start
+
+    async def load_agent_on_start(*args: Any, **kwargs: Any) -> Any:
+        agent = await original(*args, **kwargs)
+        gc.collect()
+        gc.freeze()
+        logging.getLogger(__name__).info(
+            "Froze %d objects alive after loading the model.", gc.get_freeze_count()
+        )
+        return agent
+
+    rasa_run.load_agent_on_start = load_agent_on_start
+
+
 def main() -> None:
     """Runs the ``rasa`` command line with the changes above installed."""
     install()
@@ -342,6 +372,7 @@ def main() -> None:
     install_sequential_graph_runner()
     install_direct_intent_rows()
     install_shared_prediction_states()
+    install_frozen_startup_heap()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

@@ -335,3 +335,28 @@ def test_shared_prediction_states_predict_what_rasa_predicts(
     # again for the repeated ask); shared, at most once per point (none for a
     # follow-up action).
     assert len(builds) <= len(stock) < stock_builds / 2
+
+
+def test_the_heap_is_frozen_once_the_model_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from rasa.core import run as rasa_run
+
+    from components.serve import install_frozen_startup_heap
+
+    loaded = object()
+    frozen_while_loading = []
+
+    async def load_agent_on_start(*args: Any, **kwargs: Any) -> Any:
+        frozen_while_loading.append(gc.get_freeze_count())
+        return loaded
+
+    monkeypatch.setattr(rasa_run, "load_agent_on_start", load_agent_on_start)
+    install_frozen_startup_heap()
+    try:
+        assert asyncio.run(rasa_run.load_agent_on_start("model", None, None, None, None)) is loaded
+        # Nothing was frozen before the model was loaded; everything alive is now.
+        assert frozen_while_loading == [0]
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
