@@ -30,6 +30,7 @@ from bot.conversations.events import EventHub
 from bot.conversations.rasa_client import RasaClient
 from bot.conversations.service import ConversationService
 from bot.core.config import Settings, get_settings
+from bot.core.heap import freeze_startup_heap
 from bot.core.ratelimit import BodySizeLimit, RateLimiter
 from bot.db.session import make_engine, make_session_factory
 from bot.handoff.escalation import Escalator, TwilioSmsPager
@@ -146,6 +147,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     app.state.escalator.run(settings.escalation_poll_seconds), name="escalation"
                 )
             )
+            # Everything above lives as long as the process (bot/core/heap.py).
+            freeze_startup_heap()
             try:
                 yield
             finally:
