@@ -43,12 +43,16 @@ straight from the sentence-level matrices, in the same order: the same
 matrix, so the same probabilities.
 
 RulePolicy looks for a rule twice after each user message, once with the
-message's text and once with its intent, and each look rebuilds the states
-of the whole conversation by replaying its events from the start (about a
-fifth of the server's CPU per message here). Here the states built for a
-tracker are kept until the next build: asked again for the same events
-(the very same event objects, in the same order), the featurizer gets a copy
-of the kept states instead of a replay. Each caller still gets its own
+message's text and once with its intent, and again before every further
+action of the turn; each look rebuilt the states of the whole conversation
+by replaying its events from the start (about a fifth of the server's CPU
+per message here). Here the last states built for each recent conversation
+are kept with the replay that made them: asked again for the same events
+(the very same event objects, in the same order), the featurizer gets a
+copy of them; asked for those events followed by new ones, the replay goes
+on through the new ones only, unless one of them could change how the
+earlier ones read (a restart, a rewind, a loop starting, ending or
+running), when everything is replayed as before. Each caller gets its own
 dictionaries, as the featurizer changes the last one in place.
 
 Python's cyclic garbage collector, in its full collections, walks every
@@ -78,6 +82,9 @@ import logging
 import operator
 import sqlite3
 import sys
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -94,6 +101,14 @@ from rasa.engine.exceptions import GraphRunError
 from rasa.engine.graph import GraphSchema
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActionReverted,
+    ActiveLoop,
+    Restarted,
+    SessionStarted,
+    UserUtteranceReverted,
+)
 from rasa.shared.nlu.constants import TEXT
 from rasa.utils import endpoints as rasa_endpoints
 from sqlalchemy import event
@@ -305,14 +320,92 @@ def copy_states(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{name: dict(part) for name, part in state.items()} for state in states]
 
 
-class _KeptStates:
-    """The last states built: for which events, domain and options, and a pristine copy."""
+# Events after which a tracker's earlier states may read differently: they
+# reset or rewind the history, or (a loop's start or end) change which of
+# its earlier loop actions count (``DialogueStateTracker.applied_events``).
+_REWRITING_EVENTS = (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted, ActiveLoop)
 
-    last: tuple[tuple[Any, ...], Any, tuple[Any, ...], list[dict[str, Any]]] | None = None
+
+@dataclass
+class _Built:
+    """States built for a tracker, and how to go on from them."""
+
+    events: tuple[Any, ...]
+    domain: Any
+    options: tuple[Any, ...]
+    states: list[dict[str, Any]]  # never handed out: callers get copies
+    replay: Any  # a tracker replayed through ``events`` (None: cannot go on)
+    loops: frozenset[str]  # the loops named in ``events``
+
+
+class _KeptStates:
+    """The last states built for each recent conversation.
+
+    By conversation: ten conversations in flight take turns between every
+    action. Whoever takes an entry owns its replay until it puts one back.
+    """
+
+    SIZE = 256
+    built: OrderedDict[str, _Built] = OrderedDict()
+    lock = threading.Lock()
+
+    @classmethod
+    def take(cls, sender_id: str) -> _Built | None:
+        with cls.lock:
+            return cls.built.pop(sender_id, None)
+
+    @classmethod
+    def put(cls, sender_id: str, built: _Built) -> None:
+        with cls.lock:
+            cls.built[sender_id] = built
+            while len(cls.built) > cls.SIZE:
+                cls.built.popitem(last=False)
+
+
+def _state(domain: Any, replay: Any, omit_unset_slots: bool) -> dict[str, Any]:
+    return domain._clean_state(domain.get_active_state(replay, omit_unset_slots=omit_unset_slots))
+
+
+def _build(tracker: Any, domain: Any, events: tuple[Any, ...], options: tuple[Any, ...]) -> _Built:
+    """``Domain.states_for_tracker_history`` without rule-only turns, keeping its replay."""
+    omit_unset_slots = options[0]
+    replay = tracker.init_copy()
+    states = []
+    for applied in tracker.applied_events():
+        if isinstance(applied, ActionExecuted):
+            states.append(_state(domain, replay, omit_unset_slots))
+        replay.update(applied)
+    states.append(_state(domain, replay, omit_unset_slots))
+    loops = frozenset(e.name for e in events if isinstance(e, ActiveLoop) and e.name)
+    return _Built(events, domain, options, states, replay, loops)
+
+
+def _extend(kept: _Built, events: tuple[Any, ...]) -> _Built | None:
+    """The states of ``kept``'s events followed by ``events``' new ones, or None.
+
+    None unless the new events only add to the history: none of them rewrites
+    it (``_REWRITING_EVENTS``) or runs a loop (whose run may undo earlier loop
+    runs). Then the applied events are the kept ones followed by the new, and
+    the replay goes on from where it stopped.
+    """
+    new = events[len(kept.events) :]
+    for added in new:
+        if isinstance(added, _REWRITING_EVENTS) or (
+            isinstance(added, ActionExecuted) and added.action_name in kept.loops
+        ):
+            return None
+    omit_unset_slots = kept.options[0]
+    replay, states = kept.replay, kept.states[:-1]
+    for added in new:
+        if isinstance(added, ActionExecuted):
+            states.append(_state(kept.domain, replay, omit_unset_slots))
+        replay.update(added)
+    states.append(_state(kept.domain, replay, omit_unset_slots))
+    return _Built(events, kept.domain, kept.options, states, replay, kept.loops)
 
 
 def install_shared_prediction_states() -> None:
-    """Builds a tracker's states once for the same events, not once per policy look."""
+    """Builds a tracker's states once for the same events, and goes on from them for more."""
     original = TrackerFeaturizer._create_states  # a static method
 
     def create_states(
@@ -322,27 +415,31 @@ def install_shared_prediction_states() -> None:
         ignore_rule_only_turns: bool = False,
         rule_only_data: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
+        if ignore_rule_only_turns:  # not RulePolicy's way: Rasa's own, every time
+            return original(
+                tracker,
+                domain,
+                omit_unset_slots=omit_unset_slots,
+                ignore_rule_only_turns=ignore_rule_only_turns,
+                rule_only_data=rule_only_data,
+            )
         events = tuple(tracker.events)
         # RulePolicy passes a new, equal dictionary of rule-only data each time.
-        options = (omit_unset_slots, ignore_rule_only_turns, rule_only_data)
-        kept = _KeptStates.last
+        options = (omit_unset_slots, rule_only_data)
+        kept = _KeptStates.take(tracker.sender_id)
+        built = None
         if (
             kept is not None
-            and kept[1] is domain
-            and len(kept[0]) == len(events)
-            and kept[2] == options
-            and all(map(operator.is_, kept[0], events))
+            and kept.domain is domain
+            and kept.options == options
+            and len(kept.events) <= len(events)
+            and all(map(operator.is_, kept.events, events))
         ):
-            return copy_states(kept[3])
-        states = original(
-            tracker,
-            domain,
-            omit_unset_slots=omit_unset_slots,
-            ignore_rule_only_turns=ignore_rule_only_turns,
-            rule_only_data=rule_only_data,
-        )
-        _KeptStates.last = (events, domain, options, copy_states(states))
-        return states
+            built = kept if len(kept.events) == len(events) else _extend(kept, events)
+        if built is None:
+            built = _build(tracker, domain, events, options)
+        _KeptStates.put(tracker.sender_id, built)
+        return copy_states(built.states)
 
     TrackerFeaturizer._create_states = staticmethod(create_states)  # type: ignore[method-assign,assignment]
 

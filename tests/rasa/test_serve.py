@@ -285,7 +285,9 @@ def test_direct_intent_rows_are_the_matrix_rasa_builds(tmp_path: Path) -> None:
 def test_shared_prediction_states_predict_what_rasa_predicts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Every conversation test, replayed: the same predictions, from fewer state builds."""
+    """Every conversation test, replayed: the same states and predictions, from fewer replays."""
+    from collections import OrderedDict
+
     from rasa.core.agent import Agent
     from rasa.core.featurizers.tracker_featurizers import TrackerFeaturizer
     from rasa.shared.core.constants import ACTION_SESSION_START_NAME
@@ -293,19 +295,12 @@ def test_shared_prediction_states_predict_what_rasa_predicts(
     from rasa.shared.core.trackers import DialogueStateTracker
     from test_tracker_trimming import CONVERSATIONS, conversation, predicted
 
-    from components.serve import install_shared_prediction_states
+    from components import serve
 
     processor = Agent.load(str(MODEL)).processor
     assert processor is not None
     domain = processor.domain
-    builds = []
-    stock_create_states = TrackerFeaturizer._create_states
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        builds.append(1)
-        return stock_create_states(*args, **kwargs)
-
-    monkeypatch.setattr(TrackerFeaturizer, "_create_states", staticmethod(counted))
+    rule_only = {"rule_only_slots": [], "rule_only_loops": []}
 
     def predictions() -> list[tuple[Any, ...]]:
         found = []
@@ -325,16 +320,38 @@ def test_shared_prediction_states_predict_what_rasa_predicts(
         return found
 
     stock = predictions()
-    stock_builds = len(builds)
-    builds.clear()
-    install_shared_prediction_states()
-    shared = predictions()
-    assert len(stock) > 200
-    assert shared == stock
-    # Stock builds the states on every look (twice after a user message, and
-    # again for the repeated ask); shared, at most once per point (none for a
-    # follow-up action).
-    assert len(builds) <= len(stock) < stock_builds / 2
+    monkeypatch.setattr(TrackerFeaturizer, "_create_states", TrackerFeaturizer._create_states)
+    monkeypatch.setattr(serve._KeptStates, "built", OrderedDict())
+    replays = []
+    build = serve._build
+
+    def counted(*args: Any) -> Any:
+        replays.append(1)
+        return build(*args)
+
+    monkeypatch.setattr(serve, "_build", counted)
+    serve.install_shared_prediction_states()
+    assert predictions() == stock
+
+    # The states themselves, for one growing tracker per file (so that new
+    # events extend the kept states), with and without unset slots, as the
+    # stock domain builds them.
+    looks = 0
+    replays.clear()
+    for omit in (False, True):
+        for path in CONVERSATIONS:
+            tracker = DialogueStateTracker(path.stem, domain.slots)
+            for event in conversation(path, domain):
+                tracker.update(event)
+                looks += 1
+                shared = TrackerFeaturizer._create_states(tracker, domain, omit, False, rule_only)
+                assert shared == domain.states_for_tracker_history(
+                    tracker, omit_unset_slots=omit
+                ), f"{path.name}, after {len(tracker.events)} events, omit {omit}"
+                shared[-1].clear()  # the caller's own copy: the next look is unharmed
+    # Most looks went on from the last; a loop starting or ending (the
+    # forms in these stories) or a new file replayed everything.
+    assert len(replays) < looks / 3
 
 
 def test_the_heap_is_frozen_once_the_model_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
