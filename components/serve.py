@@ -55,6 +55,14 @@ earlier ones read (a restart, a rewind, a loop starting, ending or
 running), when everything is replayed as before. Each caller gets its own
 dictionaries, as the featurizer changes the last one in place.
 
+RulePolicy then finds the rules that fit by checking every rule against
+every state of the conversation, newest first, each check reversing the
+rule's states anew; a conversation's states outnumber the longest rule's,
+and any rule is known to fit once the states checked outnumber its own.
+Here each rule's reversed states are worked out once, and the checking
+stops once the states checked outnumber the longest remaining rule's: the
+same rules are found, by the same test (``_does_rule_match_state``).
+
 Python's cyclic garbage collector, in its full collections, walks every
 object alive: with Rasa, TensorFlow and the model loaded, over 600,000 of
 them, about 0.3 s each time, during which the server answers nothing. Under
@@ -97,10 +105,12 @@ from jsonschema.validators import validator_for
 from rasa.core import run as rasa_run
 from rasa.core.actions import action as rasa_action
 from rasa.core.featurizers.tracker_featurizers import TrackerFeaturizer
+from rasa.core.policies.rule_policy import RulePolicy
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.graph import GraphSchema
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.shared.core.constants import PREVIOUS_ACTION
 from rasa.shared.core.events import (
     ActionExecuted,
     ActionReverted,
@@ -444,6 +454,43 @@ def install_shared_prediction_states() -> None:
     TrackerFeaturizer._create_states = staticmethod(create_states)  # type: ignore[method-assign,assignment]
 
 
+def install_fast_rule_lookup() -> None:
+    """``RulePolicy._get_possible_keys``, the same keys with less work (see the module notes)."""
+    reversed_states: dict[str, list[dict[str, Any]]] = {}
+
+    def get_possible_keys(self: Any, lookup: dict[str, str], states: list[Any]) -> set[str]:
+        possible = []
+        for key in lookup:
+            rule = reversed_states.get(key)
+            if rule is None:
+                rule = reversed_states[key] = list(reversed(self._rule_key_to_state(key)))
+            possible.append((key, rule))
+        for index, state in enumerate(reversed(states)):
+            if all(index >= len(rule) for _, rule in possible):
+                break  # every remaining rule fits whatever came before
+            current_previous_action = state.get(PREVIOUS_ACTION)
+            fitting = []
+            for key, rule in possible:
+                if index >= len(rule):
+                    fitting.append((key, rule))
+                    continue
+                rule_previous_action = rule[index].get(PREVIOUS_ACTION)
+                if (
+                    not rule_previous_action
+                    and not current_previous_action
+                    or (
+                        rule_previous_action
+                        and current_previous_action
+                        and self._does_rule_match_state(rule[index], state)
+                    )
+                ):
+                    fitting.append((key, rule))
+            possible = fitting
+        return {key for key, _ in possible}
+
+    RulePolicy._get_possible_keys = get_possible_keys  # type: ignore[method-assign]
+
+
 def install_frozen_startup_heap() -> None:
     """Once the model is loaded, freezes every object then alive (see the module notes)."""
     original = rasa_run.load_agent_on_start
@@ -469,6 +516,7 @@ def main() -> None:
     install_sequential_graph_runner()
     install_direct_intent_rows()
     install_shared_prediction_states()
+    install_fast_rule_lookup()
     install_frozen_startup_heap()
     from rasa.__main__ import main as rasa_main
 

@@ -377,3 +377,56 @@ def test_the_heap_is_frozen_once_the_model_is_loaded(monkeypatch: pytest.MonkeyP
         assert gc.get_freeze_count() > 1000
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run make test")
+def test_fast_rule_lookup_finds_the_rules_rasa_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At every point of every conversation test, text and intent states, both rule tables."""
+    from rasa.core.agent import Agent
+    from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
+    from rasa.shared.core.events import ActionExecuted
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from test_tracker_trimming import CONVERSATIONS, conversation, predicted
+
+    from components.serve import install_fast_rule_lookup
+
+    processor = Agent.load(str(MODEL)).processor
+    assert processor is not None
+    domain = processor.domain
+    # The trained policy, as the graph runner holds it.
+    policies = [
+        node._component
+        for node in processor.graph_runner._instantiated_nodes.values()  # type: ignore[attr-defined]
+        if isinstance(getattr(node, "_component", None), RulePolicy)
+    ]
+    assert len(policies) == 1
+    policy = policies[0]
+    stock = RulePolicy._get_possible_keys
+    monkeypatch.setattr(RulePolicy, "_get_possible_keys", RulePolicy._get_possible_keys)
+    install_fast_rule_lookup()
+    fast = RulePolicy._get_possible_keys
+    assert fast is not stock
+
+    compared = found = 0
+    stock_predictions, fast_predictions = [], []
+    for path in CONVERSATIONS:
+        tracker = DialogueStateTracker(path.stem, domain.slots)
+        for event in conversation(path, domain):
+            if isinstance(event, ActionExecuted):
+                for use_text in (True, False):
+                    states = policy._prediction_states(
+                        tracker, domain, use_text, rule_only_data=policy._get_rule_only_data()
+                    )
+                    for table in (RULES, RULES_FOR_LOOP_UNHAPPY_PATH):
+                        keys = stock(policy, policy.lookup[table], states)
+                        assert fast(policy, policy.lookup[table], states) == keys
+                        compared += 1
+                        found += bool(keys)
+                monkeypatch.setattr(RulePolicy, "_get_possible_keys", stock)
+                stock_predictions.append(predicted(processor, tracker.copy()))
+                monkeypatch.setattr(RulePolicy, "_get_possible_keys", fast)
+                fast_predictions.append(predicted(processor, tracker.copy()))
+            tracker.update(event)
+    assert fast_predictions == stock_predictions
+    # Not vacuous: most lookups found rules.
+    assert compared > 1000 and found > compared / 3
