@@ -156,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
                 await app.state.conversations.drain()
+                await rasa.aclose()
         engine.dispose()
 
     app = FastAPI(

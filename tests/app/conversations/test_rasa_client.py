@@ -34,7 +34,11 @@ def two_rasas() -> Iterator[list[FakeRasa]]:
 def call(urls: str, token: str, body: Any) -> Any:
     async def main() -> Any:
         async with httpx.AsyncClient() as http:
-            return await body(RasaClient(http=http, base_url=urls, token=token, timeout=5))
+            rasa = RasaClient(http=http, base_url=urls, token=token, timeout=5)
+            try:
+                return await body(rasa)
+            finally:
+                await rasa.aclose()
 
     return asyncio.run(main())
 

@@ -58,8 +58,11 @@ def run(
                 on_queued=woken,
                 stale_turn_seconds=0,
             )
-            result = await body(service)
-            await service.drain()
+            try:
+                result = await body(service)
+                await service.drain()
+            finally:
+                await rasa.aclose()
             return result
 
     return asyncio.run(main()), wakes
