@@ -344,7 +344,7 @@ class _Built:
     domain: Any
     options: tuple[Any, ...]
     states: list[dict[str, Any]]  # never handed out: callers get copies
-    replay: Any  # a tracker replayed through ``events`` (None: cannot go on)
+    replay: Any  # a tracker replayed through ``events``, to go on from
     loops: frozenset[str]  # the loops named in ``events``
 
 
@@ -377,7 +377,7 @@ def _state(domain: Any, replay: Any, omit_unset_slots: bool) -> dict[str, Any]:
 
 
 def _build(tracker: Any, domain: Any, events: tuple[Any, ...], options: tuple[Any, ...]) -> _Built:
-    """``Domain.states_for_tracker_history`` without rule-only turns, keeping its replay."""
+    """``Domain.states_for_tracker_history`` as RulePolicy asks for it, keeping the replay."""
     omit_unset_slots = options[0]
     replay = tracker.init_copy()
     states = []
