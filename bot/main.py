@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 base_url=settings.rasa_url,
                 token=settings.rasa_token,
                 timeout=settings.rasa_timeout_seconds,
+                concurrency=settings.rasa_concurrency,
             )
             hub = EventHub()
             senders: dict[str, ChannelSender] = {}

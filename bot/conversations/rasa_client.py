@@ -8,10 +8,21 @@ a server must be the only writer of the conversations it caches) without a
 shared lock store; the app already runs one turn at a time per conversation.
 Changing the list moves conversations between servers, so restart the Rasa
 servers with the app when it changes.
+
+Each server is sent at most ``concurrency`` turns at a time; the others wait
+their turn in the order they came. A Rasa server works on one turn at a time
+on its event loop, so a turn sent while several are in flight only waits
+there instead, interleaved with the others: every turn in flight slows down,
+and one that visits the server more often (a turn that runs custom actions
+goes back to it after each) waits longest. Measured with ten conversations
+on two cores, two turns in flight per server kept the same throughput as no
+limit and brought the 95th percentile from about 1.75 to about 1.4 times the
+mean (README, "Reply latency"). The wait counts towards the turn's timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -26,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 # Seconds an idle connection to Rasa is kept for the next message.
 KEEPALIVE_SECONDS = 2.0
+# Turns in flight at once on each Rasa server (0: no limit); see above.
+DEFAULT_CONCURRENCY = 2
 
 
 class AssistantUnavailable(Exception):
@@ -59,12 +72,26 @@ class RasaClient:
     Call :meth:`aclose` when done.
     """
 
-    def __init__(self, *, http: httpx.AsyncClient, base_url: str, token: str, timeout: float):
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        base_url: str,
+        token: str,
+        timeout: float,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ):
         self._http = http
         self._base_urls = rasa_base_urls(base_url)
         self._token = token
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        # One FIFO gate per server: asyncio's semaphore wakes its waiters in
+        # the order they came, and one arriving later queues behind them.
+        self._gates = {
+            url: asyncio.Semaphore(concurrency) if concurrency > 0 else None
+            for url in self._base_urls
+        }
 
     def base_url_for(self, sender_id: str) -> str:
         """The Rasa server that handles this conversation."""
@@ -87,14 +114,20 @@ class RasaClient:
             self._session = None
 
     async def send(self, *, sender_id: str, text: str) -> list[BotReply]:
-        """Sends one citizen message and returns the bot's replies to it."""
+        """Sends one citizen message and returns the bot's replies to it.
+
+        Waits first while the conversation's server has its fill of turns in
+        flight; the wait and the request together get the timeout.
+        """
+        base_url = self.base_url_for(sender_id)
+        gate = self._gates[base_url]
         try:
-            async with self._messages_session().post(
-                f"{self.base_url_for(sender_id)}/webhooks/rest/webhook",
-                json={"sender": sender_id, "message": text},
-            ) as response:
-                response.raise_for_status()
-                body = json.loads(await response.read())
+            async with asyncio.timeout(self._timeout):
+                if gate is None:
+                    body = await self._post(base_url, sender_id, text)
+                else:
+                    async with gate:
+                        body = await self._post(base_url, sender_id, text)
             replies = parse_rasa_output(body)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise AssistantUnavailable(f"Rasa did not answer: {exc!r}") from exc
@@ -103,6 +136,14 @@ class RasaClient:
             # failed inside Rasa (e.g. the action server is down).
             raise AssistantUnavailable("Rasa answered with no reply")
         return replies
+
+    async def _post(self, base_url: str, sender_id: str, text: str) -> Any:
+        async with self._messages_session().post(
+            f"{base_url}/webhooks/rest/webhook",
+            json={"sender": sender_id, "message": text},
+        ) as response:
+            response.raise_for_status()
+            return json.loads(await response.read())
 
     async def status(self, wait_seconds: float) -> dict[str, Any]:
         """Rasa's status (needs the auth token); raises when any server is down or has no model.

@@ -6,6 +6,7 @@ or answer with nothing, as Rasa does when the action server is unreachable.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,10 @@ class FakeRasa:
     down: bool = False
     calls: list[dict[str, Any]] = field(default_factory=list)
     on_call: Callable[[str, str], None] | None = None
+    # Seconds each message takes to answer, and the most answered at once.
+    delay: float = 0.0
+    in_flight: int = 0
+    most_in_flight: int = 0
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -42,6 +47,12 @@ class FakeRasa:
                 return JSONResponse({"error": "down"}, status_code=500)
             if self.on_call is not None:
                 self.on_call(body["sender"], body["message"])
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(self.delay)
+            finally:
+                self.in_flight -= 1
             return JSONResponse(self.responder(body["sender"], body["message"]))
 
         @app.get("/status")

@@ -103,3 +103,101 @@ def test_a_server_that_is_down_fails_only_its_own_conversations(
         return replies[0].text
 
     assert call(urls, two_rasas[0].token, body) == "You said: hello"
+
+
+def call_with(urls: str, token: str, body: Any, **kwargs: Any) -> Any:
+    async def main() -> Any:
+        async with httpx.AsyncClient() as http:
+            rasa = RasaClient(http=http, base_url=urls, token=token, **kwargs)
+            try:
+                return await body(rasa)
+            finally:
+                await rasa.aclose()
+
+    return asyncio.run(main())
+
+
+def send_together(senders: list[str]) -> Any:
+    """Sends one message from each sender at once, started in this order."""
+
+    async def body(rasa: RasaClient) -> list[str]:
+        replies = await asyncio.gather(
+            *(rasa.send(sender_id=sender, text=sender) for sender in senders)
+        )
+        return [reply[0].text for reply in replies]
+
+    return body
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 3])
+def test_each_server_gets_at_most_its_share_of_turns_in_the_order_they_came(
+    two_rasas: list[FakeRasa], concurrency: int
+) -> None:
+    fake = two_rasas[0]
+    fake.delay = 0.2
+    senders = [f"conversation-{number}" for number in range(6)]
+    answers = call_with(
+        fake.url,  # type: ignore[attr-defined]
+        fake.token,
+        send_together(senders),
+        timeout=5,
+        concurrency=concurrency,
+    )
+    assert answers == [f"You said: {sender}" for sender in senders]
+    assert fake.most_in_flight == concurrency
+    # Those that waited went on first come, first served (turns let through
+    # together may reach the server in either order).
+    arrived = [call["sender"] for call in fake.calls]
+    assert sorted(arrived) == sorted(senders)
+    assert all(
+        abs(arrived.index(sender) - sent) < concurrency for sent, sender in enumerate(senders)
+    )
+
+
+def test_without_a_limit_every_turn_goes_at_once(two_rasas: list[FakeRasa]) -> None:
+    fake = two_rasas[0]
+    fake.delay = 0.2
+    senders = [f"conversation-{number}" for number in range(6)]
+    call_with(
+        fake.url,  # type: ignore[attr-defined]
+        fake.token,
+        send_together(senders),
+        timeout=5,
+        concurrency=0,
+    )
+    assert fake.most_in_flight == len(senders)
+
+
+def test_the_limit_is_per_server(two_rasas: list[FakeRasa]) -> None:
+    urls = ",".join(fake.url for fake in two_rasas)  # type: ignore[attr-defined]
+    for fake in two_rasas:
+        fake.delay = 0.1
+    senders = [f"c{number}" for number in range(8)]
+    call_with(urls, two_rasas[0].token, send_together(senders), timeout=5, concurrency=1)
+    # Each server had its own one turn at a time, both working at once.
+    assert [fake.most_in_flight for fake in two_rasas] == [1, 1]
+    assert all(fake.calls for fake in two_rasas)
+
+
+def test_the_wait_for_a_turn_counts_towards_the_timeout(two_rasas: list[FakeRasa]) -> None:
+    fake = two_rasas[0]
+    fake.delay = 0.5
+
+    async def body(rasa: RasaClient) -> list[Any]:
+        return await asyncio.gather(
+            rasa.send(sender_id="first", text="hello"),
+            rasa.send(sender_id="second", text="hello"),
+            return_exceptions=True,
+        )
+
+    first, second = call_with(
+        fake.url,  # type: ignore[attr-defined]
+        fake.token,
+        body,
+        timeout=0.8,
+        concurrency=1,
+    )
+    # The first is answered in time; the second would be answered after
+    # about 1 s, waiting included, and gives up at 0.8 s.
+    assert first[0].text == "You said: hello"
+    assert isinstance(second, AssistantUnavailable)
