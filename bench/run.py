@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import yaml
 
@@ -453,6 +454,8 @@ async def side_by_side(sides: list[Side], blocks: int = BLOCKS) -> dict[str, dic
     single = {side.name: LoadResult() for side in sides}
     ten = {side.name: LoadResult() for side in sides}
     cpu = {side.name: dict.fromkeys(side.pids, 0.0) for side in sides}
+    # This process: the load generator, sharing the machine with the servers.
+    client_cpu = dict.fromkeys(cpu, 0.0)
     by_name = {side.name: side for side in sides}
     for side in sides:
         await load(side.send, 2, len(side.messages), side.messages)  # warm up every path
@@ -465,7 +468,9 @@ async def side_by_side(sides: list[Side], blocks: int = BLOCKS) -> dict[str, dic
         for name in order:
             side = by_name[name]
             before = {process: cpu_seconds(pid) for process, pid in side.pids.items()}
+            client_before = time.process_time()
             add(ten[name], await tens[name].run(30 // blocks))
+            client_cpu[name] += time.process_time() - client_before
             for process, pid in side.pids.items():
                 cpu[name][process] += cpu_seconds(pid) - before[process]
     results = {}
@@ -477,37 +482,54 @@ async def side_by_side(sides: list[Side], blocks: int = BLOCKS) -> dict[str, dic
             "cpu_ms_per_message": {
                 process: round(seconds * 1000 / count, 1) for process, seconds in cpu[name].items()
             },
+            "load_generator_cpu_ms_per_message": round(client_cpu[name] * 1000 / count, 1),
         }
     return results
 
 
-def ours_sender(client: httpx.AsyncClient, base: str) -> Any:
+def ours_sender(client: aiohttp.ClientSession, base: str) -> Any:
     async def send(context: Any, text: str | None) -> Any:
         if context is None:
-            session = (await client.post(f"{base}/api/webchat/sessions")).json()
-            return session
-        response = await client.post(
+            async with client.post(f"{base}/api/webchat/sessions") as response:
+                response.raise_for_status()
+                return await response.json()
+        async with client.post(
             f"{base}/api/webchat/sessions/{context['session_id']}/messages",
             json={"text": text},
             headers={"Authorization": f"Bearer {context['token']}"},
-        )
-        response.raise_for_status()
+        ) as response:
+            response.raise_for_status()
+            await response.read()
         return context
 
     return send
 
 
-def stock_sender(client: httpx.AsyncClient, base: str) -> Any:
+def stock_sender(client: aiohttp.ClientSession, base: str) -> Any:
     async def send(context: Any, text: str | None) -> Any:
         if context is None:
             return f"bench-{random.random()}"
-        response = await client.post(
+        async with client.post(
             f"{base}/webhooks/rest/webhook", json={"sender": context, "message": text}
-        )
-        response.raise_for_status()
+        ) as response:
+            response.raise_for_status()
+            await response.read()
         return context
 
     return send
+
+
+def load_client() -> aiohttp.ClientSession:
+    """The load generator's HTTP client, for both sides.
+
+    It shares the two cores with the servers it measures, so it should take
+    as little of them as it can: aiohttp costs a fraction of httpx's CPU time
+    per request (see README, "Reply latency").
+    """
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=60),
+        connector=aiohttp.TCPConnector(keepalive_timeout=2.0),
+    )
 
 
 def _descendants(pid: int) -> list[int]:
@@ -619,7 +641,7 @@ def compare_latency(stack: Stack, work: Path) -> tuple[dict[str, Any], dict[str,
     with stock_server(work) as (stock_url, stock_process):
 
         async def run() -> dict[str, dict[str, Any]]:
-            async with httpx.AsyncClient(timeout=60) as client:
+            async with load_client() as client:
                 return await side_by_side(
                     [
                         Side("ours", ours_sender(client, stack.app_url), LOAD_MESSAGES, pids),
@@ -831,6 +853,12 @@ def print_latency(ours: dict[str, Any], stock: dict[str, Any], heading: str = ""
             f"CPU ms per message at 10 conversations: ours {ours['cpu_ms_per_message']} "
             f"(total {sum(ours['cpu_ms_per_message'].values()):.1f}) | "
             f"stock {stock['cpu_ms_per_message']}"
+        )
+    if "load_generator_cpu_ms_per_message" in ours:
+        print(
+            "load generator (this process, same machine) CPU ms per message: "
+            f"ours {ours['load_generator_cpu_ms_per_message']} | "
+            f"stock {stock['load_generator_cpu_ms_per_message']}"
         )
 
 

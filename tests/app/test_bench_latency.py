@@ -41,6 +41,8 @@ def test_each_side_gets_the_whole_load_in_turns() -> None:
         assert set(results[name]["cpu_ms_per_message"]) == set(
             sides[0 if name == "ours" else 1].pids
         )
+        # This process's own time, counted over the ten-conversation blocks.
+        assert results[name]["load_generator_cpu_ms_per_message"] >= 0
     # One conversation, then ten, per side, each going on across blocks
     # (a new conversation starts with a None context).
     assert [name for name, text in calls if text is None] == ["ours"] * 2 + ["stock"] * 2 + [
