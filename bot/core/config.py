@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     rasa_timeout_seconds: float = Field(default=10.0, gt=0)
     # Turns sent to each Rasa server at once; later ones wait in order (0: no
     # limit). See bot/conversations/rasa_client.py.
-    rasa_concurrency: int = Field(default=2, ge=0)
+    rasa_concurrency: int = Field(default=3, ge=0)
     action_server_url: str = "http://127.0.0.1:5055"
     health_timeout_seconds: float = Field(default=2.0, gt=0)
 
