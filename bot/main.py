@@ -178,7 +178,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.warning("refused a malformed request to %s: %s", request.url.path, kinds)
         return await request_validation_exception_handler(request, exc)
 
+    # The message path's routes first: each request is matched against the
+    # routers in this order. (No two routers share a path.)
     app.include_router(webchat.router)
+    app.include_router(internal.router)
     # -- channel routers --
     app.include_router(twilio.router)
     app.include_router(telegram.router)
@@ -195,7 +198,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_learning.router)  # helpfulness, unanswered questions
     # -- insight dashboard (issue 8) --
     app.include_router(admin_dashboard.router)
-    app.include_router(internal.router)
     app.include_router(health.router)
     app.include_router(pages.router)
     pages.mount_static(app)

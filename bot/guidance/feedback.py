@@ -115,16 +115,19 @@ def revision_to_ask_about(replies: Sequence[BotReply]) -> int | None:
 
 
 def already_answered(*, session: Session, conversation_id: str, revision_id: int) -> bool:
-    """Whether this conversation has already said whether this revision helped."""
-    return (
-        session.scalar(
+    """Whether this conversation has already said whether this revision helped.
+
+    Without flushing the session first: only the answers are read, and a
+    turn's pending replies are written at its commit anyway.
+    """
+    with session.no_autoflush:
+        found = session.scalar(
             select(GuidanceFeedback.id).where(
                 GuidanceFeedback.conversation_id == conversation_id,
                 GuidanceFeedback.revision_id == revision_id,
             )
         )
-        is not None
-    )
+    return found is not None
 
 
 def was_offered(*, session: Session, conversation_id: str, payload: str) -> bool:

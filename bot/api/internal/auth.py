@@ -25,11 +25,15 @@ def _client_allowed(host: str | None, settings: Settings) -> bool:
     return settings.internal_api_allow_private_networks and address.is_private
 
 
-def require_internal_token(
+async def require_internal_token(
     request: Request,
     token: Annotated[str | None, Header(alias=TOKEN_HEADER)] = None,
 ) -> None:
-    """Refuses callers off the private network or without the shared token."""
+    """Refuses callers off the private network or without the shared token.
+
+    Async, as it waits for nothing: FastAPI would run a plain function in
+    the thread pool, a trip on every call of the internal API.
+    """
     settings: Settings = request.app.state.settings
     client = request.client.host if request.client else None
     if not _client_allowed(client, settings):

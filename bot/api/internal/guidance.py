@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from sqlalchemy.orm import Session
 
-from bot.api.deps import SessionDep
+from bot.api.deps import in_session
 from bot.api.internal.common import iso2_with_name
 from bot.guidance.render import fill, to_plain
 from bot.guidance.store import served_revision
@@ -17,8 +18,8 @@ TOPIC_PATTERN = r"^[a-z][a-z-]{1,47}$"
 
 
 @router.get("/guidance")
-def get_guidance(
-    session: SessionDep,
+async def get_guidance(
+    request: Request,
     topic: Annotated[str, Query(pattern=TOPIC_PATTERN)],
     country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
 ) -> dict[str, Any]:
@@ -30,6 +31,11 @@ def get_guidance(
     ask "Was this helpful?" about exactly this revision and officers can see
     when it is due for review.
     """
+    return await in_session(request, lambda session: guidance_json(session, topic, country))
+
+
+def guidance_json(session: Session, topic: str, country: str | None) -> dict[str, Any]:
+    """The answer of :func:`get_guidance`."""
     code, name = iso2_with_name(country) if country else (None, None)
     found = served_revision(session=session, topic=topic, country=code)
     if found is None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from bot.api.deps import SessionDep
+from bot.api.deps import in_session
 from bot.api.internal.common import iso2_with_name
 from bot.db.models import Post
 
@@ -15,12 +16,17 @@ router = APIRouter()
 
 
 @router.get("/posts")
-def list_posts(
-    session: SessionDep,
+async def list_posts(
+    request: Request,
     country: Annotated[str, Query(min_length=2, max_length=2)],
     city: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
     """The posts serving a country, main post first; a named city's post first of all."""
+    return await in_session(request, lambda session: posts_json(session, country, city))
+
+
+def posts_json(session: Session, country: str, city: str | None) -> dict[str, Any]:
+    """The answer of :func:`list_posts`."""
     code, name = iso2_with_name(country)
     posts = list(
         session.scalars(select(Post).where(Post.country == code).order_by(Post.rank, Post.id))

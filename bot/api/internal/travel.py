@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from bot.api.deps import SessionDep
+from bot.api.deps import in_session
 from bot.api.internal.common import iso2_with_name
 from bot.db.models import TravelAdvice
 
@@ -15,10 +16,15 @@ router = APIRouter()
 
 
 @router.get("/travel-advice")
-def get_travel_advice(
-    session: SessionDep, country: Annotated[str, Query(min_length=2, max_length=2)]
+async def get_travel_advice(
+    request: Request, country: Annotated[str, Query(min_length=2, max_length=2)]
 ) -> dict[str, Any]:
     """Summary, warning level and link for one country."""
+    return await in_session(request, lambda session: travel_advice_json(session, country))
+
+
+def travel_advice_json(session: Session, country: str) -> dict[str, Any]:
+    """The answer of :func:`get_travel_advice`."""
     code, name = iso2_with_name(country)
     advice = session.scalars(select(TravelAdvice).where(TravelAdvice.country == code)).first()
     if advice is None:
