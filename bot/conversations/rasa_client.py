@@ -89,10 +89,9 @@ class RasaClient:
         self._session: aiohttp.ClientSession | None = None
         # One FIFO gate per server: asyncio's semaphore wakes its waiters in
         # the order they came, and one arriving later queues behind them.
-        self._gates = {
-            url: asyncio.Semaphore(concurrency) if concurrency > 0 else None
-            for url in self._base_urls
-        }
+        self._gates = [
+            asyncio.Semaphore(concurrency) if concurrency > 0 else None for _ in self._base_urls
+        ]
 
     def base_url_for(self, sender_id: str) -> str:
         """The Rasa server that handles this conversation."""
@@ -120,8 +119,8 @@ class RasaClient:
         Waits first while the conversation's server has its fill of turns in
         flight; the wait and the request together get the timeout.
         """
-        base_url = self.base_url_for(sender_id)
-        gate = self._gates[base_url]
+        index = server_index(sender_id, len(self._base_urls))
+        base_url, gate = self._base_urls[index], self._gates[index]
         try:
             async with asyncio.timeout(self._timeout):
                 if gate is None:
