@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from starlette.concurrency import run_in_threadpool
@@ -142,6 +142,8 @@ class _Step:
     citizen_text: str = ""
     attachments: tuple[str, ...] = ()
     choice: feedback.Choice | None = None
+    # Words the citizen wrote (``is_question``): kept if the bot cannot answer.
+    question: bool = False
 
 
 class _TurnLock(asyncio.Lock):
@@ -454,6 +456,7 @@ class ConversationService:
                 bot_replies,
                 step.citizen_text,
                 step.release,
+                step.question,
             )
         else:
             await run_in_threadpool(self._mark, [inbound_id], DeliveryState.HANDLED)
@@ -542,11 +545,17 @@ class ConversationService:
         replies: list[BotReply],
         citizen_text: str,
         release: bool,
+        question: bool,
     ) -> list[Message]:
         with session_scope(self._sessions) as session:
             conversation = session.get_one(Conversation, conversation_id)
-            inbound = session.get_one(Message, inbound_id)
-            inbound.delivery_state = DeliveryState.HANDLED
+            # Marked without loading it: it is only read when kept as unanswered.
+            session.execute(
+                update(Message)
+                .where(Message.id == inbound_id)
+                .values(delivery_state=DeliveryState.HANDLED),
+                execution_options={"synchronize_session": False},
+            )
             if release:
                 handoff = store.open_handoff_for(session=session, conversation_id=conversation_id)
                 if handoff is not None:
@@ -567,7 +576,8 @@ class ConversationService:
                 question = feedback.question(revision_id)
                 stored.append(self._outbound(session, conversation, question, Sender.SYSTEM))
             reason = unanswered_reason(replies)
-            if reason is not None and is_question(inbound):
+            if reason is not None and question:
+                inbound = session.get_one(Message, inbound_id)
                 store.record_unanswered(
                     session=session, conversation=conversation, message=inbound, reason=reason
                 )
@@ -859,6 +869,7 @@ def _step_for(session: Session, conversation_id: str, inbound_id: int) -> _Step:
         rasa_text=rasa_text if isinstance(rasa_text, str) else inbound.text.strip(),
         citizen_text=inbound.text,
         attachments=kinds,
+        question=is_question(inbound),
     )
 
 
