@@ -34,7 +34,7 @@ APP_PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
 RASA_PY := .venv-rasa/bin/python
 
-NLU_SOURCES := config.yml domain.yml $(shell find data -name "*.yml" 2>/dev/null) components/country_extractor.py components/urgent_cues.py
+NLU_SOURCES := config.yml domain.yml $(shell find data -name "*.yml" 2>/dev/null) components/country_extractor.py components/featurizers.py components/urgent_cues.py
 MODEL := models/consular.tar.gz
 SPACY_PIPELINE := build/spacy/en_consular/meta.json
 GAZETTEER := build/gazetteer.jsonl
