@@ -217,20 +217,43 @@ def install_kept_sessions() -> None:
 def sentence_rows(messages: list[Any]) -> Any:
     """The classifier's input matrix: each message's sentence-level text features, joined.
 
-    None when a message has dense features (then Rasa's own method is used).
+    The CSR matrix ``scipy.sparse.hstack`` and ``vstack`` make of them, built
+    directly: SciPy's general block stacking cost more than the classifier.
+    Each block is one row with sorted columns (the count vectors featurizer
+    sorts them), so the joined row is in canonical order too. None when a
+    message has dense features or blocks of another shape (then Rasa's own
+    method is used).
     """
-    rows = []
+    data: list[Any] = []
+    indices: list[Any] = []
+    indptr = [0]
+    width: int | None = None
     for message in messages:
         _, dense = message._filter_dense_features(TEXT, [])
         if dense:
             return None
         _, sparse = message._filter_sparse_features(TEXT, [])
-        if sparse:
-            row = scipy.sparse.hstack([f.features for f in sparse], format="csr", dtype=np.float64)
-        else:
-            row = scipy.sparse.csr_matrix((1, 0), dtype=np.float64)
-        rows.append(row)
-    return scipy.sparse.vstack(rows, format="csr")
+        offset = stored = 0
+        for feature in sparse:
+            block = feature.features.tocoo()
+            if block.shape[0] != 1 or (block.col.size > 1 and np.any(np.diff(block.col) <= 0)):
+                return None
+            data.append(block.data)
+            indices.append(block.col + offset)
+            offset += block.shape[1]
+            stored += block.data.size
+        if width is not None and offset != width:
+            return None
+        width = offset
+        indptr.append(indptr[-1] + stored)
+    return scipy.sparse.csr_matrix(
+        (
+            np.concatenate(data).astype(np.float64) if data else np.zeros(0, np.float64),
+            np.concatenate(indices).astype(np.int32) if indices else np.zeros(0, np.int32),
+            np.array(indptr, dtype=np.int32),
+        ),
+        shape=(len(messages), width or 0),
+    )
 
 
 def install_direct_intent_rows() -> None:
