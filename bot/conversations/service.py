@@ -545,7 +545,7 @@ class ConversationService:
         replies: list[BotReply],
         citizen_text: str,
         release: bool,
-        question: bool,
+        citizen_wrote: bool,
     ) -> list[Message]:
         with session_scope(self._sessions) as session:
             conversation = session.get_one(Conversation, conversation_id)
@@ -576,7 +576,7 @@ class ConversationService:
                 question = feedback.question(revision_id)
                 stored.append(self._outbound(session, conversation, question, Sender.SYSTEM))
             reason = unanswered_reason(replies)
-            if reason is not None and question:
+            if reason is not None and citizen_wrote:
                 inbound = session.get_one(Message, inbound_id)
                 store.record_unanswered(
                     session=session, conversation=conversation, message=inbound, reason=reason
