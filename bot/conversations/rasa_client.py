@@ -95,7 +95,11 @@ class RasaClient:
 
     def base_url_for(self, sender_id: str) -> str:
         """The Rasa server that handles this conversation."""
-        return self._base_urls[server_index(sender_id, len(self._base_urls))]
+        return self._base_urls[self._server_of(sender_id)]
+
+    def _server_of(self, sender_id: str) -> int:
+        """The place of the conversation's server in the list (and of its gate)."""
+        return server_index(sender_id, len(self._base_urls))
 
     def _messages_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -119,7 +123,7 @@ class RasaClient:
         Waits first while the conversation's server has its fill of turns in
         flight; the wait and the request together get the timeout.
         """
-        index = server_index(sender_id, len(self._base_urls))
+        index = self._server_of(sender_id)
         base_url, gate = self._base_urls[index], self._gates[index]
         try:
             async with asyncio.timeout(self._timeout):
