@@ -78,6 +78,16 @@ The body of every call to the action server is encoded with ``ujson`` (already
 a dependency of Rasa's web server) rather than the standard library's
 encoder: the same JSON, several times faster for the tracker sent each time.
 
+Before running each action of a turn, Rasa copies the whole tracker by
+replaying every event into a new one, so that events the policy attached to
+its prediction can be tried on the copy and dropped if the action refuses
+to run. Most predictions attach no events, and listening, a bot response
+and a custom action (whose events come back from the action server and are
+applied by the processor afterwards) only read the tracker they are given.
+For those three, when the prediction attached nothing, the action is given
+the tracker itself: what it reads, and so what it sends the action server,
+is the same. Forms and Rasa's other built-in actions still get their copy.
+
 Usage: ``python -m components.serve run --enable-api ...`` (the ``rasa``
 command's arguments).
 """
@@ -104,8 +114,10 @@ from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 from rasa.core import run as rasa_run
 from rasa.core.actions import action as rasa_action
+from rasa.core.actions.action import ActionBotResponse, ActionListen, RemoteAction
 from rasa.core.featurizers.tracker_featurizers import TrackerFeaturizer
 from rasa.core.policies.rule_policy import RulePolicy
+from rasa.core.processor import MessageProcessor
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.graph import GraphSchema
 from rasa.engine.runner.dask import DaskGraphRunner
@@ -514,6 +526,36 @@ def install_fast_rule_lookup() -> None:
     RulePolicy._get_possible_keys = get_possible_keys  # type: ignore[method-assign]
 
 
+# Actions that only read the tracker they are run with (by exact type:
+# subclasses such as forms may change it).
+READING_ACTIONS = (ActionListen, ActionBotResponse, RemoteAction)
+
+
+def install_uncopied_tracker_for_reading_actions() -> None:
+    """Runs a reading action on the tracker itself when the prediction added no events."""
+    original = MessageProcessor._run_action
+
+    async def run_action(
+        self: Any, action: Any, tracker: Any, output_channel: Any, nlg: Any, prediction: Any
+    ) -> bool:
+        if prediction.events or type(action) not in READING_ACTIONS:
+            return await original(self, action, tracker, output_channel, nlg, prediction)
+
+        # The processor's first step is ``tracker.copy()``: that one call
+        # gets the tracker itself, and every later call a real copy again.
+        def itself() -> Any:
+            del tracker.copy
+            return tracker
+
+        tracker.copy = itself
+        try:
+            return await original(self, action, tracker, output_channel, nlg, prediction)
+        finally:
+            vars(tracker).pop("copy", None)
+
+    MessageProcessor._run_action = run_action  # type: ignore[method-assign]
+
+
 def install_frozen_startup_heap() -> None:
     """Once the model is loaded, freezes every object then alive (see the module notes)."""
     original = rasa_run.load_agent_on_start
@@ -540,6 +582,7 @@ def main() -> None:
     install_direct_intent_rows()
     install_shared_prediction_states()
     install_fast_rule_lookup()
+    install_uncopied_tracker_for_reading_actions()
     install_frozen_startup_heap()
     from rasa.__main__ import main as rasa_main
 

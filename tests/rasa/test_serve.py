@@ -430,3 +430,107 @@ def test_fast_rule_lookup_finds_the_rules_rasa_finds(monkeypatch: pytest.MonkeyP
     assert fast_predictions == stock_predictions
     # Not vacuous: most lookups found rules.
     assert compared > 1000 and found > compared / 3
+
+
+@pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run make test")
+def test_reading_actions_run_on_the_tracker_itself_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same events, replies and action server request, with one copy fewer per action."""
+    from rasa.core.actions.action import ActionBotResponse, ActionListen, RemoteAction
+    from rasa.core.agent import Agent
+    from rasa.core.channels.channel import CollectingOutputChannel
+    from rasa.core.policies.policy import PolicyPrediction
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.events import ActionExecuted, SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.utils.endpoints import EndpointConfig
+    from test_tracker_trimming import CONVERSATIONS, conversation
+
+    from components.serve import install_uncopied_tracker_for_reading_actions
+
+    processor = Agent.load(str(MODEL)).processor
+    assert processor is not None
+    domain = processor.domain
+    sent: list[Any] = []
+
+    async def request(self: Any, **kwargs: Any) -> dict[str, Any]:
+        sent.append(kwargs["json"])
+        return {
+            "events": [{"event": "slot", "name": "topic", "value": "travel-advice"}],
+            "responses": [{"text": f"answer to {kwargs['json']['next_action']}"}],
+        }
+
+    monkeypatch.setattr(EndpointConfig, "request", request)
+    copies: list[int] = []
+    copy = DialogueStateTracker.copy
+
+    def counted_copy(self: Any) -> Any:
+        copies.append(1)
+        return copy(self)
+
+    monkeypatch.setattr(DialogueStateTracker, "copy", counted_copy)
+    endpoint = EndpointConfig(url="http://127.0.0.1:9/webhook")
+    actions = [
+        ActionListen(),
+        ActionBotResponse("utter_greet"),
+        RemoteAction("action_answer_topic", endpoint),
+        processor._get_action("country_form"),  # a form: always a copy
+    ]
+    events = conversation(CONVERSATIONS[0], domain)
+    points = [i for i, event in enumerate(events) if isinstance(event, ActionExecuted)][1:]
+    assert len(points) > 5
+
+    def untimed(value: Any) -> Any:
+        # Rasa stamps the policy's events with the time they are applied.
+        if isinstance(value, dict):
+            return {
+                key: untimed(item)
+                for key, item in value.items()
+                if key not in ("timestamp", "latest_event_time")
+            }
+        if isinstance(value, list):
+            return [untimed(item) for item in value]
+        return value
+
+    def outcomes() -> list[Any]:
+        found = []
+        for point in points:
+            for action in actions:
+                for policy_events in ([], [SlotSet("officer_offered", None, timestamp=1.0)]):
+                    tracker = DialogueStateTracker.from_events(
+                        "reading", events[:point], domain.slots
+                    )
+                    before = len(copies)
+                    output = CollectingOutputChannel()
+                    prediction = PolicyPrediction([], "RulePolicy", events=policy_events)
+                    go_on = asyncio.run(
+                        processor._run_action(action, tracker, output, processor.nlg, prediction)
+                    )
+                    found.append(
+                        (
+                            action.name(),
+                            bool(policy_events),
+                            go_on,
+                            untimed([event.as_dict() for event in tracker.events]),
+                            output.messages,
+                            untimed(sent[-1]) if action.name() == "action_answer_topic" else None,
+                            len(copies) - before,
+                        )
+                    )
+        return found
+
+    stock = outcomes()
+    monkeypatch.setattr(MessageProcessor, "_run_action", MessageProcessor._run_action)
+    install_uncopied_tracker_for_reading_actions()
+    sent.clear()
+    patched = outcomes()
+    assert len(patched) == len(stock)
+    for stock_row, patched_row in zip(stock, patched, strict=True):
+        for part, (was, now) in enumerate(zip(stock_row[:-1], patched_row[:-1], strict=True)):
+            assert now == was, (stock_row[:2], part)
+        reading = stock_row[0] != "country_form" and not stock_row[1]
+        assert patched_row[-1] == stock_row[-1] - (1 if reading else 0), stock_row[:2]
+    # The tracker is left without the borrowed method.
+    tracker = DialogueStateTracker.from_events("after", events[:5], domain.slots)
+    assert "copy" not in vars(tracker)
