@@ -98,14 +98,34 @@ def normalise(text: str) -> str:
     return " ".join(_NOT_WORD.sub(" ", text.replace("*", " ")).split())
 
 
-def _alternative(alternative: str) -> str:
-    """One alternative of a token ("arrest*", "a&e") as a regular expression."""
+def _words(alternative: str) -> Tuple[List[str], bool]:
+    """The words of one alternative of a token ("arrest*", "a&e"), and whether it ends in ``*``."""
     star = alternative.endswith("*")
     words = _NOT_WORD.sub(" ", _APOSTROPHES.sub("", alternative.lower().rstrip("*"))).split()
     if not words:
         raise CueError(f"empty alternative {alternative!r}")
+    return words, star
+
+
+def _alternative(alternative: str) -> str:
+    """One alternative of a token ("arrest*", "a&e") as a regular expression."""
+    words, star = _words(alternative)
     pattern = " ".join(re.escape(word) for word in words)
     return pattern + ("[a-z0-9]*" if star else "")
+
+
+def _alternatives(token: str, groups: Dict[str, List[str]]) -> List[str]:
+    """The alternatives of one token without its ``?``: a group's entries, or its own."""
+    group = _GROUP.match(token)
+    if group:
+        if group.group(1) not in groups:
+            raise CueError(f"unknown group {token}")
+        return groups[group.group(1)]
+    if token.startswith("(") and token.endswith(")"):
+        return token[1:-1].split("|")
+    if any(c in token for c in "{}()"):
+        raise CueError(f"malformed token {token!r}")
+    return token.split("|")
 
 
 def _token(token: str, groups: Dict[str, List[str]]) -> str:
@@ -113,18 +133,7 @@ def _token(token: str, groups: Dict[str, List[str]]) -> str:
     if token == "..":
         return f"(?:[a-z0-9]+ ){{0,{GAP_WORDS}}}"
     optional = token.endswith("?")
-    token = token[:-1] if optional else token
-    group = _GROUP.match(token)
-    if group:
-        if group.group(1) not in groups:
-            raise CueError(f"unknown group {token}")
-        alternatives = groups[group.group(1)]
-    elif token.startswith("(") and token.endswith(")"):
-        alternatives = token[1:-1].split("|")
-    else:
-        if any(c in token for c in "{}()"):
-            raise CueError(f"malformed token {token!r}")
-        alternatives = token.split("|")
+    alternatives = _alternatives(token[:-1] if optional else token, groups)
     body = "|".join(sorted((_alternative(a) for a in alternatives), key=len, reverse=True))
     return f"(?:(?:{body}) )" + ("?" if optional else "")
 
@@ -147,6 +156,31 @@ def compile_cue(cue: str, groups: Dict[str, List[str]]) -> "re.Pattern[str]":
         return re.compile("(?<= )" + "".join(_token(t, groups) for t in tokens))
     except CueError as error:
         raise CueError(f"cue {cue!r}: {error}") from None
+
+
+def first_words(cue: str, groups: Dict[str, List[str]]) -> Tuple[frozenset, Tuple[str, ...]]:
+    """Words one of which every match of the cue contains: whole words, and word prefixes.
+
+    Every token of a match starts at a word boundary and ends at one, so each
+    required token's words are whole words of the message. Of the required
+    tokens, the one whose words are longest (least likely to be everyday
+    words like "i" or "my") is chosen; its alternatives give the first words.
+    """
+    best: Tuple[int, frozenset, Tuple[str, ...]] = (-1, frozenset(), ())
+    for token in _TOKENS.findall(cue):
+        if token == ".." or token.endswith("?"):
+            continue
+        words, prefixes = set(), set()
+        for alternative in _alternatives(token, groups):
+            parts, star = _words(alternative)
+            if star and len(parts) == 1:
+                prefixes.add(parts[0])
+            else:
+                words.add(parts[0])
+        shortest = min(len(word) for word in words | prefixes)
+        if shortest > best[0]:
+            best = (shortest, frozenset(words), tuple(sorted(prefixes)))
+    return best[1], best[2]
 
 
 @dataclass(frozen=True)
@@ -186,19 +220,32 @@ class _Topic:
     slug: str
     cues: List[_Cue]
     unless: Compiled
+    # The first words of the single-phrase cues (see ``first_words``).
+    words: frozenset = frozenset()
+    prefixes: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # One pass over the message for all single-phrase cues: most messages
         # match none, and then the cues need not be tried one by one.
         simple = [cue.all[0][1].pattern for cue in self.cues if len(cue.all) == 1]
         self.any_simple = re.compile("|".join(f"(?:{p})" for p in simple)) if simple else None
+        self.several = [cue for cue in self.cues if len(cue.all) > 1]
 
-    def match(self, padded: str) -> Optional[Tuple[_Cue, str]]:
-        """The first cue (in the order of the file) that matches, and the words it matched."""
-        maybe_simple = self.any_simple is not None and self.any_simple.search(padded) is not None
-        for cue in self.cues:
-            if len(cue.all) == 1 and not maybe_simple:
-                continue
+    def match(self, padded: str, words: frozenset) -> Optional[Tuple[_Cue, str]]:
+        """The first cue (in the order of the file) that matches, and the words it matched.
+
+        ``words`` are the message's words. Without one of the single-phrase
+        cues' first words among them, that one pass is not needed either.
+        """
+        maybe_simple = (
+            self.any_simple is not None
+            and (
+                not self.words.isdisjoint(words)
+                or any(word.startswith(self.prefixes) for word in words)
+            )
+            and self.any_simple.search(padded) is not None
+        )
+        for cue in self.cues if maybe_simple else self.several:
             found = cue.match(padded)
             if found is not None:
                 return cue, found
@@ -229,7 +276,16 @@ class UrgentCues:
             if not cues:
                 raise CueError(f"topic {slug!r} has no cues")
             unless = self._compile(spec.get("unless") or [], groups)
-            self.topics.append(_Topic(str(slug), cues, unless))
+            words: set = set()
+            prefixes: set = set()
+            for cue in cues:
+                if len(cue.all) == 1:  # those of the one pass (_Topic.any_simple)
+                    found = first_words(cue.all[0][0], groups)
+                    words |= found[0]
+                    prefixes |= set(found[1])
+            self.topics.append(
+                _Topic(str(slug), cues, unless, frozenset(words), tuple(sorted(prefixes)))
+            )
 
     @classmethod
     def _cue(cls, entry: Any, groups: Dict[str, List[str]]) -> _Cue:
@@ -268,15 +324,17 @@ class UrgentCues:
     def matches(self, text: str) -> List[CueHit]:
         """Every topic whose cues match the text (at most one hit per topic)."""
         padded = f" {normalise(text)} "
-        if any(pattern.search(padded) for _, pattern in self.unless):
-            return []
+        words = frozenset(padded.split())
         hits = []
+        # The cues first: most messages match none, and then the many
+        # ``unless`` phrases need not be tried at all.
         for topic in self.topics:
-            if any(pattern.search(padded) for _, pattern in topic.unless):
+            matched = topic.match(padded, words)
+            if matched is None or any(pattern.search(padded) for _, pattern in topic.unless):
                 continue
-            matched = topic.match(padded)
-            if matched is not None:
-                hits.append(CueHit(topic.slug, matched[0].label, matched[1]))
+            hits.append(CueHit(topic.slug, matched[0].label, matched[1]))
+        if hits and any(pattern.search(padded) for _, pattern in self.unless):
+            return []
         return hits
 
 

@@ -31,9 +31,11 @@ from bot.catalogue import URGENT_SLUGS  # noqa: E402
 from components.urgent_cues import (  # noqa: E402
     URGENT_OVERRIDE_KEY,
     CueError,
+    CueHit,
     UrgentCues,
     UrgentSafetyNet,
     compile_cue,
+    first_words,
     normalise,
 )
 
@@ -195,6 +197,67 @@ def test_cues_are_silent_on_clinc_train_and_validation(cues: UrgentCues) -> None
     texts = [text for split in ("train", "oos_train", "val", "oos_val") for text, _ in clinc[split]]
     fired = [text for text in texts if cues.matches(text)]
     assert len(fired) <= len(texts) // 1000, fired
+
+
+def _reference_matches(cues: UrgentCues, text: str) -> list[CueHit]:
+    """``UrgentCues.matches`` the long way: every topic, every cue, in file order."""
+    padded = f" {normalise(text)} "
+    if any(pattern.search(padded) for _, pattern in cues.unless):
+        return []
+    hits = []
+    for topic in cues.topics:
+        if any(pattern.search(padded) for _, pattern in topic.unless):
+            continue
+        for cue in topic.cues:
+            found = cue.match(padded)
+            if found is not None:
+                hits.append(CueHit(topic.slug, cue.label, found))
+                break
+    return hits
+
+
+def _every_text() -> list[str]:
+    probes = yaml.safe_load(PROBES.read_text())
+    texts = [text for text, _ in _training_examples()] + probes["urgent"] + probes["not_urgent"]
+    if CLINC.exists():
+        clinc = json.loads(CLINC.read_text())
+        texts += [
+            text for split in ("train", "oos_train", "val", "oos_val") for text, _ in clinc[split]
+        ]
+    return texts
+
+
+def test_the_shortcuts_find_what_trying_every_cue_finds(cues: UrgentCues) -> None:
+    # Topics are skipped on their cues' words, and ``unless`` is only read
+    # after a cue matched: neither may change a single result.
+    texts = _every_text()
+    found = [cues.matches(text) for text in texts]
+    assert found == [_reference_matches(cues, text) for text in texts]
+    assert sum(map(bool, found)) > 500  # plenty of emergencies among them
+
+
+def test_a_topic_is_never_skipped_when_one_of_its_cues_matches(cues: UrgentCues) -> None:
+    for text in _every_text():
+        padded = f" {normalise(text)} "
+        words = padded.split()
+        for topic in cues.topics:
+            if topic.any_simple is not None and topic.any_simple.search(padded):
+                assert not topic.words.isdisjoint(words) or any(
+                    word.startswith(topic.prefixes) for word in words
+                ), (topic.slug, text)
+
+
+def test_first_words_come_from_the_longest_required_words() -> None:
+    groups = {"person": ["son", "daughter*", "best friend"]}
+    assert first_words("i was arrested", {}) == (frozenset({"arrested"}), ())
+    assert first_words("arrest*|detained", {}) == (frozenset({"detained"}), ("arrest",))
+    assert first_words("my? {person} (passed away|died)", groups) == (
+        frozenset({"passed", "died"}),
+        (),
+    )
+    # Optional words and gaps are never chosen, however long.
+    assert first_words("hospitalised? .. in (a coma)", {}) == (frozenset({"in"}), ())
+    assert first_words("{person} is", groups) == (frozenset({"son", "best"}), ("daughter",))
 
 
 def test_probes_are_not_training_data() -> None:
