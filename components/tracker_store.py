@@ -93,6 +93,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self._stored: dict[str, int] = {}
         if self.engine.dialect.name == "sqlite":
             self._pool_sqlite_connections()
+        self._insert_events = sa.insert(self.SQLEvent.__table__)
 
     def _pool_sqlite_connections(self) -> None:
         """One long-lived connection instead of a new one per session."""
@@ -126,14 +127,24 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         rather than one ORM object each.
         """
         await self.stream_events(tracker)
-        with self.session_scope() as session:
-            rows = [
-                event_row(tracker.sender_id, event)
-                for event in self._additional_events(session, tracker)
-            ]
+        if self._trackers.get(tracker.sender_id) is tracker:
+            # A tracker handed out from the cache knows its unsaved events:
+            # one short transaction on a connection, without an ORM session.
+            rows = [event_row(tracker.sender_id, event) for event in self._unsaved(tracker)]
             if rows:
-                session.execute(sa.insert(self.SQLEvent.__table__), rows)
-                session.commit()
+                with self.engine.begin() as connection:
+                    connection.execute(self._insert_events, rows)
+        else:
+            # A tracker this store did not hand out (a new conversation): the
+            # database says which of its events it has.
+            with self.session_scope() as session:
+                rows = [
+                    event_row(tracker.sender_id, event)
+                    for event in self._additional_events(session, tracker)
+                ]
+                if rows:
+                    session.execute(self._insert_events, rows)
+                    session.commit()
         self._remember(tracker)
 
     async def stream_events(self, tracker: DialogueStateTracker) -> None:
@@ -149,12 +160,6 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             return
         new_events = list(self._unsaved(tracker))
         await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
-
-    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator[Any]:
-        if self._trackers.get(tracker.sender_id) is tracker:
-            return self._unsaved(tracker)
-        # A tracker this store did not hand out (a new conversation): ask the database.
-        return super()._additional_events(session, tracker)
 
     def _unsaved(self, tracker: DialogueStateTracker) -> Iterator[Event]:
         """The events of a cached tracker added since it was last saved."""

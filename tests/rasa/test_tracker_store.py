@@ -87,6 +87,29 @@ def test_a_cached_tracker_is_reused_and_each_event_is_stored_once(tmp_path: Path
     assert len(stored_events(restarted, "c1")) == len(tracker.events) + 4
 
 
+def test_a_cached_tracker_is_saved_without_an_orm_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker_store = store(tmp_path / "tracker.db")
+    tracker = run(tracker_store.get_or_create_tracker("c1"))
+    run(tracker_store.save(tracker))  # a new conversation: the database is asked
+    sessions = []
+    scope = tracker_store.session_scope
+
+    def counted() -> Any:
+        sessions.append(1)
+        return scope()
+
+    monkeypatch.setattr(tracker_store, "session_scope", counted)
+    for number in range(3):
+        for event in turn(f"message {number}"):
+            tracker.update(event)
+        run(tracker_store.save(tracker))
+    assert sessions == []
+    monkeypatch.undo()
+    assert stored_events(tracker_store, "c1") == [event.type_name for event in tracker.events]
+
+
 def test_a_new_session_in_a_cached_tracker_stores_no_duplicates(tmp_path: Path) -> None:
     tracker_store = store(tmp_path / "tracker.db")
     tracker = run(tracker_store.get_or_create_tracker("c1"))
