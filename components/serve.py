@@ -88,6 +88,12 @@ For those three, when the prediction attached nothing, the action is given
 the tracker itself: what it reads, and so what it sends the action server,
 is the same. Forms and Rasa's other built-in actions still get their copy.
 
+Every parsed message is checked against the domain for unknown intents and
+entities, unless the domain is empty; that test builds an empty domain and
+writes both domains out as dictionaries to compare them, every time (about
+2% of the server's CPU). A domain does not change once loaded, so here the
+answer is worked out once per domain.
+
 Usage: ``python -m components.serve run --enable-api ...`` (the ``rasa``
 command's arguments).
 """
@@ -123,6 +129,7 @@ from rasa.engine.graph import GraphSchema
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 from rasa.shared.core.constants import PREVIOUS_ACTION
+from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
     ActionReverted,
@@ -526,6 +533,9 @@ def install_fast_rule_lookup() -> None:
     RulePolicy._get_possible_keys = get_possible_keys  # type: ignore[method-assign]
 
 
+# Where a domain keeps whether it is empty (install_once_per_domain_emptiness).
+EMPTINESS = "_consular_is_empty"
+
 # Actions that only read the tracker they are run with (by exact type:
 # subclasses such as forms may change it).
 READING_ACTIONS = (ActionListen, ActionBotResponse, RemoteAction)
@@ -556,6 +566,21 @@ def install_uncopied_tracker_for_reading_actions() -> None:
     MessageProcessor._run_action = run_action  # type: ignore[method-assign]
 
 
+def install_once_per_domain_emptiness() -> None:
+    """``Domain.is_empty`` worked out once for each domain object."""
+    original = Domain.is_empty
+
+    def is_empty(self: Domain) -> bool:
+        # Kept on the object itself: a domain's hash is a fingerprint of its
+        # whole content, too dear to look it up by.
+        answer = vars(self).get(EMPTINESS)
+        if answer is None:
+            answer = vars(self)[EMPTINESS] = original(self)
+        return answer
+
+    Domain.is_empty = is_empty  # type: ignore[method-assign]
+
+
 def install_frozen_startup_heap() -> None:
     """Once the model is loaded, freezes every object then alive (see the module notes)."""
     original = rasa_run.load_agent_on_start
@@ -583,6 +608,7 @@ def main() -> None:
     install_shared_prediction_states()
     install_fast_rule_lookup()
     install_uncopied_tracker_for_reading_actions()
+    install_once_per_domain_emptiness()
     install_frozen_startup_heap()
     from rasa.__main__ import main as rasa_main
 

@@ -534,3 +534,28 @@ def test_reading_actions_run_on_the_tracker_itself_with_the_same_result(
     # The tracker is left without the borrowed method.
     tracker = DialogueStateTracker.from_events("after", events[:5], domain.slots)
     assert "copy" not in vars(tracker)
+
+
+def test_a_domain_is_checked_for_emptiness_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rasa.shared.core.domain import Domain
+
+    from components.serve import install_once_per_domain_emptiness
+
+    monkeypatch.setattr(Domain, "is_empty", Domain.is_empty)
+    written = []
+    as_dict = Domain.as_dict
+
+    def counted(self: Domain) -> dict[str, Any]:
+        written.append(1)
+        return as_dict(self)
+
+    monkeypatch.setattr(Domain, "as_dict", counted)
+    full = Domain.from_dict({"intents": ["greet"], "responses": {"utter_hi": [{"text": "hi"}]}})
+    empty = Domain.empty()
+    stock = (full.is_empty(), empty.is_empty())
+    install_once_per_domain_emptiness()
+    assert (full.is_empty(), empty.is_empty()) == stock == (False, True)
+    written.clear()
+    for _ in range(3):
+        assert not full.is_empty() and empty.is_empty()
+    assert written == []
