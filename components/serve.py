@@ -94,6 +94,10 @@ writes both domains out as dictionaries to compare them, every time (about
 2% of the server's CPU). A domain does not change once loaded, so here the
 answer is worked out once per domain.
 
+RulePolicy writes out the conversation's states as text on every look for a
+rule, only to pass that text to a debug log message (and copies it for the
+message). Here the text is only written when debug logging is on.
+
 Usage: ``python -m components.serve run --enable-api ...`` (the ``rasa``
 command's arguments).
 """
@@ -581,6 +585,19 @@ def install_once_per_domain_emptiness() -> None:
     Domain.is_empty = is_empty  # type: ignore[method-assign]
 
 
+def install_states_text_for_debug_only() -> None:
+    """RulePolicy's states as text (only ever logged) only when debug logging is on."""
+    original = RulePolicy.format_tracker_states  # a static method
+    logger = logging.getLogger(RulePolicy.__module__)
+
+    def format_tracker_states(states: list[dict[str, Any]]) -> str:
+        if logger.isEnabledFor(logging.DEBUG):
+            return original(states)
+        return "(with debug logging)"
+
+    RulePolicy.format_tracker_states = staticmethod(format_tracker_states)  # type: ignore[method-assign,assignment]
+
+
 def install_frozen_startup_heap() -> None:
     """Once the model is loaded, freezes every object then alive (see the module notes)."""
     original = rasa_run.load_agent_on_start
@@ -609,6 +626,7 @@ def main() -> None:
     install_fast_rule_lookup()
     install_uncopied_tracker_for_reading_actions()
     install_once_per_domain_emptiness()
+    install_states_text_for_debug_only()
     install_frozen_startup_heap()
     from rasa.__main__ import main as rasa_main
 

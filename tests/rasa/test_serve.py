@@ -559,3 +559,30 @@ def test_a_domain_is_checked_for_emptiness_once(monkeypatch: pytest.MonkeyPatch)
     for _ in range(3):
         assert not full.is_empty() and empty.is_empty()
     assert written == []
+
+
+def test_rule_states_are_written_out_only_for_debug_logging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    from rasa.core.policies.policy import Policy
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    from components.serve import install_states_text_for_debug_only
+
+    monkeypatch.setattr(RulePolicy, "format_tracker_states", RulePolicy.format_tracker_states)
+    states = [{"user": {"intent": "greet"}, "prev_action": {"action_name": "action_listen"}}]
+    stock = Policy.format_tracker_states(states)
+    assert "greet" in stock
+    logger = logging.getLogger(RulePolicy.__module__)
+    level = logger.level
+    install_states_text_for_debug_only()
+    try:
+        logger.setLevel(logging.INFO)
+        assert "greet" not in RulePolicy.format_tracker_states(states)
+        logger.setLevel(logging.DEBUG)
+        assert RulePolicy.format_tracker_states(states) == stock
+    finally:
+        logger.setLevel(level)
+    assert Policy.format_tracker_states(states) == stock  # other policies unchanged
