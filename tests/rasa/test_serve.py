@@ -576,13 +576,17 @@ def test_rule_states_are_written_out_only_for_debug_logging(
     stock = Policy.format_tracker_states(states)
     assert "greet" in stock
     logger = logging.getLogger(RulePolicy.__module__)
-    level = logger.level
+    level, disabled = logger.level, logging.root.manager.disable
     install_states_text_for_debug_only()
     try:
+        logging.disable(logging.NOTSET)  # whatever earlier tests switched off
         logger.setLevel(logging.INFO)
         assert "greet" not in RulePolicy.format_tracker_states(states)
         logger.setLevel(logging.DEBUG)
         assert RulePolicy.format_tracker_states(states) == stock
+        logging.disable(logging.DEBUG)
+        assert "greet" not in RulePolicy.format_tracker_states(states)
     finally:
         logger.setLevel(level)
+        logging.disable(disabled)
     assert Policy.format_tracker_states(states) == stock  # other policies unchanged
