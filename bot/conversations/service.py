@@ -31,11 +31,10 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
 from starlette.concurrency import run_in_threadpool
 
 from bot.console import events as console_events
@@ -44,7 +43,6 @@ from bot.conversations.events import EventHub
 from bot.conversations.rasa_client import AssistantUnavailable, RasaClient
 from bot.conversations.replies import BotReply, reply_json, transcript_json
 from bot.db.models import (
-    Attachment,
     Conversation,
     DeliveryState,
     Direction,
@@ -224,18 +222,19 @@ class ConversationService:
         def write() -> tuple[Accepted, dict[str, Any] | None]:
             with session_scope(self._sessions) as session:
                 if conversation_id is not None:
-                    conversation = _conversation(session, conversation_id)
+                    found = _conversation(session.connection(), conversation_id).id
                 else:
                     if channel is None or not external_id:
                         raise ValueError("a channel and the citizen's id there are needed")
-                    conversation = store.get_or_create_conversation(
+                    found = store.get_or_create_conversation(
                         session=session, channel=channel, external_id=external_id
-                    )
-                inbound, is_new = _store_inbound(
-                    session, conversation, text, provider_id, rasa_text, attachments
+                    ).id
+                stored = _store_inbound(
+                    session.connection(), found, text, provider_id, rasa_text, attachments
                 )
-                accepted = Accepted(conversation.id, inbound.id, is_new)
-                return accepted, (transcript_json(inbound) if is_new else None)
+                if isinstance(stored, int):
+                    return Accepted(found, stored, False), None
+                return Accepted(found, stored.id, True), transcript_json(stored)
 
         accepted, item = await run_in_threadpool(write)
         if item is not None:
@@ -320,15 +319,15 @@ class ConversationService:
 
         def write() -> list[Message]:
             with session_scope(self._sessions) as session:
-                conversation = session.get_one(Conversation, conversation_id)
-                inbound = session.get_one(Message, message_id)
-                if (
-                    conversation.owner != Owner.BOT
-                    or inbound.delivery_state != DeliveryState.RECEIVED
-                ):
+                connection = session.connection()
+                conversation = _conversation(connection, conversation_id)
+                inbound = store.inbound_row(connection=connection, message_id=message_id)
+                if conversation.owner != Owner.BOT or inbound.state != DeliveryState.RECEIVED:
                     return []
-                inbound.delivery_state = DeliveryState.HANDLED
-                return [self._outbound(session, conversation, BotReply(text=text), Sender.SYSTEM)]
+                store.mark_messages(
+                    connection=connection, message_ids=[message_id], state=DeliveryState.HANDLED
+                )
+                return _outbound(connection, conversation, [(BotReply(text=text), Sender.SYSTEM)])
 
         async with self._lock(conversation_id):
             stored = await run_in_threadpool(write)
@@ -516,22 +515,36 @@ class ConversationService:
         (same provider id) is left as it is: its first try answers it.
         """
         with session_scope(self._sessions) as session:
-            conversation = _conversation(session, conversation_id)
-            inbound, is_new = _store_inbound(session, conversation, text, provider_id, rasa_text)
-            accepted = Accepted(conversation_id, inbound.id, is_new)
-            if not is_new:
-                return _Begun(accepted, None, [], None)
-            due = _due_ids(session, conversation_id, inbound.id)
-            first = _step_for(session, conversation_id, due[0]) if due else None
-            return _Begun(accepted, transcript_json(inbound), due, first)
+            connection = session.connection()
+            conversation = _conversation(connection, conversation_id)
+            stored = _store_inbound(connection, conversation_id, text, provider_id, rasa_text)
+            if isinstance(stored, int):
+                return _Begun(Accepted(conversation_id, stored, False), None, [], None)
+            accepted = Accepted(conversation_id, stored.id, True)
+            inbound = store.InboundRow(stored.id, text, stored.payload, DeliveryState.RECEIVED)
+            due = _due_ids(session, conversation, inbound)
+            first = None
+            if due:
+                if due[0] != inbound.id:
+                    inbound = store.inbound_row(connection=connection, message_id=due[0])
+                first = _step_for(session, conversation, inbound)
+            return _Begun(accepted, transcript_json(stored), due, first)
 
     def _due_turns(self, conversation_id: str, message_id: int | None) -> list[int]:
         with session_scope(self._sessions) as session:
-            return _due_ids(session, conversation_id, message_id)
+            connection = session.connection()
+            conversation = _conversation(connection, conversation_id)
+            inbound = None
+            if message_id is not None:
+                inbound = store.inbound_row(connection=connection, message_id=message_id)
+            return _due_ids(session, conversation, inbound)
 
     def _decide(self, conversation_id: str, inbound_id: int) -> _Step:
         with session_scope(self._sessions) as session:
-            return _step_for(session, conversation_id, inbound_id)
+            connection = session.connection()
+            conversation = _conversation(connection, conversation_id)
+            inbound = store.inbound_row(connection=connection, message_id=inbound_id)
+            return _step_for(session, conversation, inbound)
 
     def _stored_replies(self, inbound_id: int) -> list[dict[str, Any]]:
         with session_scope(self._sessions) as session:
@@ -548,13 +561,18 @@ class ConversationService:
         citizen_wrote: bool,
     ) -> list[Message]:
         with session_scope(self._sessions) as session:
-            conversation = session.get_one(Conversation, conversation_id)
-            # Marked without loading it: it is only read when kept as unanswered.
-            session.execute(
-                update(Message)
-                .where(Message.id == inbound_id)
-                .values(delivery_state=DeliveryState.HANDLED),
-                execution_options={"synchronize_session": False},
+            connection = session.connection()
+            conversation = _conversation(connection, conversation_id)
+            store.mark_messages(
+                connection=connection, message_ids=[inbound_id], state=DeliveryState.HANDLED
+            )
+            # The conversation is about what the latest reply naming a topic
+            # (or a country) says. Recorded first: what follows reads it.
+            conversation = store.set_topic(
+                connection=connection,
+                conversation=conversation,
+                topic=next((r.topic for r in reversed(replies) if r.topic), None),
+                country=next((r.country for r in reversed(replies) if r.country), None),
             )
             if release:
                 handoff = store.open_handoff_for(session=session, conversation_id=conversation_id)
@@ -562,33 +580,31 @@ class ConversationService:
                     store.close_handoff(
                         session=session, handoff=handoff, outcome=OUTCOME_ASSISTANT_RECOVERED
                     )
-            stored = []
-            for reply in replies:
-                if reply.topic:
-                    conversation.topic = reply.topic
-                if reply.country:
-                    conversation.country = reply.country
-                stored.append(self._outbound(session, conversation, reply, Sender.BOT))
+            outgoing = [(reply, Sender.BOT) for reply in replies]
             revision_id = feedback.revision_to_ask_about(replies)
             if revision_id is not None and not feedback.already_answered(
                 session=session, conversation_id=conversation_id, revision_id=revision_id
             ):
-                question = feedback.question(revision_id)
-                stored.append(self._outbound(session, conversation, question, Sender.SYSTEM))
+                outgoing.append((feedback.question(revision_id), Sender.SYSTEM))
             reason = unanswered_reason(replies)
             if reason is not None and citizen_wrote:
-                inbound = session.get_one(Message, inbound_id)
                 store.record_unanswered(
-                    session=session, conversation=conversation, message=inbound, reason=reason
+                    connection=connection,
+                    conversation=conversation,
+                    message_id=inbound_id,
+                    text=citizen_text,
+                    reason=reason,
                 )
             wanted = [reply for reply in replies if reply.handoff]
             if wanted:
+                # Rare (urgent or asked for): the queue's own functions, on the ORM.
+                queued = session.get_one(Conversation, conversation_id)
                 urgent = any(reply.urgent for reply in wanted)
                 default_reason = REASON_URGENT if urgent else REASON_BOT_HANDOFF
                 already = store.open_handoff_for(session=session, conversation_id=conversation_id)
                 store.open_handoff(
                     session=session,
-                    conversation=conversation,
+                    conversation=queued,
                     reason=wanted[0].handoff_reason or default_reason,
                     urgent=urgent,
                     summary=citizen_text,
@@ -597,15 +613,11 @@ class ConversationService:
                     # Joining the queue: tell them where they are in it.
                     text = notice.queue_notice(
                         session=session,
-                        conversation=conversation,
+                        conversation=queued,
                         emergency_phone=self._emergency_phone,
                     )
-                    stored.append(
-                        self._outbound(
-                            session, conversation, BotReply(text=text, handoff=True), Sender.SYSTEM
-                        )
-                    )
-            return stored
+                    outgoing.append((BotReply(text=text, handoff=True), Sender.SYSTEM))
+            return _outbound(connection, conversation, outgoing)
 
     def _answer_feedback(
         self, conversation_id: str, inbound_id: int, choice: feedback.Choice
@@ -617,18 +629,23 @@ class ConversationService:
         """
         with session_scope(self._sessions) as session:
             conversation = session.get_one(Conversation, conversation_id)
-            inbound = session.get_one(Message, inbound_id)
-            inbound.delivery_state = DeliveryState.HANDLED
+            store.mark_messages(
+                connection=session.connection(),
+                message_ids=[inbound_id],
+                state=DeliveryState.HANDLED,
+            )
             feedback.record(session=session, conversation=conversation, choice=choice)
             if conversation.owner != Owner.BOT:
                 return []
             thanks = BotReply(text=feedback.thanks(choice))
-            return [self._outbound(session, conversation, thanks, Sender.SYSTEM)]
+            return _outbound(session.connection(), conversation, [(thanks, Sender.SYSTEM)])
 
     def _hold(self, conversation_id: str, inbound_id: int, citizen_text: str) -> list[Message]:
         with session_scope(self._sessions) as session:
             conversation = session.get_one(Conversation, conversation_id)
-            session.get_one(Message, inbound_id).delivery_state = DeliveryState.HELD
+            store.mark_messages(
+                connection=session.connection(), message_ids=[inbound_id], state=DeliveryState.HELD
+            )
             store.open_handoff(
                 session=session,
                 conversation=conversation,
@@ -646,7 +663,7 @@ class ConversationService:
                 ),
                 handoff=True,
             )
-            return [self._outbound(session, conversation, holding, Sender.SYSTEM)]
+            return _outbound(session.connection(), conversation, [(holding, Sender.SYSTEM)])
 
     def _acknowledge_attachments(
         self, conversation_id: str, kinds: tuple[str, ...]
@@ -661,42 +678,20 @@ class ConversationService:
             "attachments, so please also tell us in a message what you need help with."
         )
         with session_scope(self._sessions) as session:
-            conversation = session.get_one(Conversation, conversation_id)
-            return [self._outbound(session, conversation, BotReply(text=text), Sender.SYSTEM)]
-
-    def _outbound(
-        self, session: Session, conversation: Conversation, reply: BotReply, sender: Sender
-    ) -> Message:
-        """Stores a reply; for a push channel it is queued in the same transaction.
-
-        A web chat reply is inserted at the commit, which comes before anyone
-        reads its id; the outbox needs a queued reply's id at once.
-        """
-        pull = conversation.channel in PULL_CHANNELS
-        message = store.store_outbound(
-            session=session,
-            conversation_id=conversation.id,
-            reply=reply,
-            sender=sender,
-            flush=not pull,
-        )
-        if not pull:
-            outbox.enqueue(
-                session=session,
-                message=message,
-                channel=conversation.channel,
-                recipient=conversation.external_id,
-            )
-        return message
+            connection = session.connection()
+            conversation = _conversation(connection, conversation_id)
+            return _outbound(connection, conversation, [(BotReply(text=text), Sender.SYSTEM)])
 
     def _mark(self, ids: list[int], state: DeliveryState) -> None:
         if not ids:
             return
         with session_scope(self._sessions) as session:
-            for message_id in ids:
-                message = session.get_one(Message, message_id)
-                if message.delivery_state in (DeliveryState.RECEIVED, DeliveryState.HELD):
-                    message.delivery_state = state
+            store.mark_messages(
+                connection=session.connection(),
+                message_ids=ids,
+                state=state,
+                only_from=(DeliveryState.RECEIVED, DeliveryState.HELD),
+            )
 
     def _recoverable(self) -> tuple[list[tuple[str, int]], list[str]]:
         with session_scope(self._sessions) as session:
@@ -757,7 +752,7 @@ def unanswered_reason(replies: Sequence[BotReply]) -> UnansweredReason | None:
     return None
 
 
-def is_question(inbound: Message) -> bool:
+def is_question(inbound: store.InboundRow) -> bool:
     """Whether the citizen's message is words they wrote (worth keeping when unanswered).
 
     Not a pressed button or a numbered choice (the assistant read a payload),
@@ -765,120 +760,153 @@ def is_question(inbound: Message) -> bool:
     """
     if not inbound.text.strip():
         return False
-    rasa_text = (inbound.payload or {}).get("rasa_text")
+    rasa_text = inbound.payload.get("rasa_text")
     if isinstance(rasa_text, str) and rasa_text.startswith("/"):
         return False
-    return not any(attachment.kind == "location" for attachment in inbound.attachments)
+    return "location" not in inbound.kinds
 
 
-def _conversation(session: Session, conversation_id: str) -> Conversation:
-    conversation = session.get(Conversation, conversation_id)
+class _Addressee(Protocol):
+    """Where replies go: a conversation, as a row or as loaded by the ORM."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def external_id(self) -> str: ...
+
+
+def _outbound(
+    connection: Connection, conversation: _Addressee, replies: Sequence[tuple[BotReply, Sender]]
+) -> list[Message]:
+    """Stores replies in order; for a push channel they are queued in the same transaction."""
+    pull = conversation.channel in PULL_CHANNELS
+    state = DeliveryState.DELIVERED if pull else DeliveryState.QUEUED
+    stored = store.insert_outbound(
+        connection=connection,
+        conversation_id=conversation.id,
+        messages=[
+            store.NewMessage(text=reply.text, sender=sender, payload=reply.payload(), state=state)
+            for reply, sender in replies
+        ],
+    )
+    if not pull:
+        outbox.enqueue_ids(
+            connection=connection,
+            message_ids=[message.id for message in stored],
+            channel=conversation.channel,
+            recipient=conversation.external_id,
+        )
+    return stored
+
+
+def _conversation(connection: Connection, conversation_id: str) -> store.ConversationRow:
+    conversation = store.conversation_row(connection=connection, conversation_id=conversation_id)
     if conversation is None:
         raise LookupError(f"no conversation {conversation_id}")
     return conversation
 
 
 def _store_inbound(
-    session: Session,
-    conversation: Conversation,
+    connection: Connection,
+    conversation_id: str,
     text: str,
     provider_id: str | None,
     rasa_text: str | None,
     attachments: Sequence[AttachmentIn] = (),
-) -> tuple[Message, bool]:
-    """Stores the citizen's message with what came with it, unless it was stored before."""
-    inbound, is_new = store.store_inbound(
-        session=session, conversation_id=conversation.id, text=text, provider_id=provider_id
+) -> Message | int:
+    """Stores the citizen's message with what came with it; the earlier id if sent before."""
+    return store.insert_inbound(
+        connection=connection,
+        conversation_id=conversation_id,
+        text=text,
+        provider_id=provider_id,
+        payload={"rasa_text": rasa_text} if rasa_text is not None else {},
+        attachments=[
+            {
+                "kind": attachment.kind,
+                "provider_ref": attachment.provider_ref,
+                "content_type": attachment.content_type,
+                "filename": attachment.filename,
+                "size_bytes": attachment.size_bytes,
+                "details": attachment.details,
+            }
+            for attachment in attachments
+        ],
     )
-    if not is_new:
-        return inbound, False
-    conversation.last_inbound_at = utcnow()
-    if rasa_text is not None:
-        inbound.payload = {"rasa_text": rasa_text}
-    # A new message has no attachments but these: say so, rather than have
-    # the turn read them back from the database.
-    set_committed_value(inbound, "attachments", [])
-    for attachment in attachments:
-        inbound.attachments.append(
-            Attachment(
-                kind=attachment.kind,
-                provider_ref=attachment.provider_ref,
-                content_type=attachment.content_type,
-                filename=attachment.filename,
-                size_bytes=attachment.size_bytes,
-                details=attachment.details,
-            )
-        )
-    session.flush()
-    return inbound, True
 
 
-def _due_ids(session: Session, conversation_id: str, message_id: int | None) -> list[int]:
+def _due_ids(
+    session: Session, conversation: store.ConversationRow, inbound: store.InboundRow | None
+) -> list[int]:
     """Held messages first (when the assistant may answer them), then this one."""
     ids: list[int] = []
-    if _releasable(session, conversation_id):
+    if _releasable(session, conversation):
         ids = list(
-            session.scalars(
+            session.connection()
+            .execute(
                 select(Message.id)
                 .where(
-                    Message.conversation_id == conversation_id,
+                    Message.conversation_id == conversation.id,
                     Message.direction == Direction.INBOUND,
                     Message.delivery_state == DeliveryState.HELD,
                 )
                 .order_by(Message.id)
-            ).all()
+            )
+            .scalars()
+            .all()
         )
-    if message_id is not None and message_id not in ids:
-        message = session.get(Message, message_id)
-        if message is not None and message.delivery_state == DeliveryState.RECEIVED:
-            ids.append(message_id)
+    if inbound is not None and inbound.id not in ids and inbound.state == DeliveryState.RECEIVED:
+        ids.append(inbound.id)
     return ids
 
 
-def _step_for(session: Session, conversation_id: str, inbound_id: int) -> _Step:
+def _step_for(
+    session: Session, conversation: store.ConversationRow, inbound: store.InboundRow
+) -> _Step:
     """What to do with one inbound message; marks it handled when the bot stays silent."""
-    conversation = session.get_one(Conversation, conversation_id)
-    inbound = session.get_one(Message, inbound_id)
-    if inbound.delivery_state not in (DeliveryState.RECEIVED, DeliveryState.HELD):
+    if inbound.state not in (DeliveryState.RECEIVED, DeliveryState.HELD):
         return _Step("done")
-    payload = inbound.payload or {}
-    rasa_text = payload.get("rasa_text")
+    rasa_text = inbound.payload.get("rasa_text")
     if isinstance(rasa_text, str) and feedback.is_feedback_payload(rasa_text):
         choice = feedback.parse_payload(rasa_text)
         if choice is not None and feedback.was_offered(
-            session=session, conversation_id=conversation_id, payload=rasa_text
+            session=session, conversation_id=conversation.id, payload=rasa_text
         ):
             return _Step("feedback", choice=choice)
         # Not a button we showed here: the words, never an intent.
-        logger.info("feedback payload not offered in %s; read as words", conversation_id)
+        logger.info("feedback payload not offered in %s; read as words", conversation.id)
         rasa_text = as_words(rasa_text)
-    release = _releasable(session, conversation_id)
+    release = _releasable(session, conversation)
     if conversation.owner != Owner.BOT and not release:
         # An officer owns it (or will): the bot stays silent; the console
         # shows the message. A number sent while waiting is kept as callback
         # details for the next officer.
-        inbound.delivery_state = DeliveryState.HANDLED
-        handoff = store.open_handoff_for(session=session, conversation_id=conversation_id)
+        store.mark_messages(
+            connection=session.connection(),
+            message_ids=[inbound.id],
+            state=DeliveryState.HANDLED,
+        )
+        handoff = store.open_handoff_for(session=session, conversation_id=conversation.id)
         if handoff is not None:
             notice.capture_callback(handoff=handoff, text=inbound.text)
         return _Step("silent")
-    kinds = tuple(attachment.kind for attachment in inbound.attachments)
     return _Step(
         "bot",
         release=release,
         rasa_text=rasa_text if isinstance(rasa_text, str) else inbound.text.strip(),
         citizen_text=inbound.text,
-        attachments=kinds,
+        attachments=inbound.kinds,
         question=is_question(inbound),
     )
 
 
-def _releasable(session: Session, conversation_id: str) -> bool:
+def _releasable(session: Session, conversation: store.ConversationRow) -> bool:
     """Queued only because the assistant failed, and no officer has taken it."""
-    conversation = session.get_one(Conversation, conversation_id)
     if conversation.owner != Owner.QUEUE:
         return False
-    handoff = store.open_handoff_for(session=session, conversation_id=conversation_id)
+    handoff = store.open_handoff_for(session=session, conversation_id=conversation.id)
     return (
         handoff is not None
         and handoff.reason == REASON_ASSISTANT_UNAVAILABLE

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -114,19 +114,21 @@ def revision_to_ask_about(replies: Sequence[BotReply]) -> int | None:
     return answers[-1] if answers else None
 
 
+_ANSWER = select(GuidanceFeedback.id).where(
+    GuidanceFeedback.conversation_id == bindparam("conversation_id"),
+    GuidanceFeedback.revision_id == bindparam("revision_id"),
+)
+
+
 def already_answered(*, session: Session, conversation_id: str, revision_id: int) -> bool:
     """Whether this conversation has already said whether this revision helped.
 
-    Without flushing the session first: only the answers are read, and a
-    turn's pending replies are written at its commit anyway.
+    Read on the session's connection, without flushing it or loading
+    anything into it: only the answers are read, on every guidance answer.
     """
-    with session.no_autoflush:
-        found = session.scalar(
-            select(GuidanceFeedback.id).where(
-                GuidanceFeedback.conversation_id == conversation_id,
-                GuidanceFeedback.revision_id == revision_id,
-            )
-        )
+    found = session.connection().scalar(
+        _ANSWER, {"conversation_id": conversation_id, "revision_id": revision_id}
+    )
     return found is not None
 
 

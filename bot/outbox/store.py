@@ -10,11 +10,12 @@ waiting for a retry gets nothing newer until it has gone.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import Connection, CursorResult, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.db.models import (
@@ -63,6 +64,30 @@ def enqueue(*, session: Session, message: Message, channel: str, recipient: str)
     session.add(item)
     session.flush()
     return item
+
+
+def enqueue_ids(
+    *, connection: Connection, message_ids: Sequence[int], channel: str, recipient: str
+) -> None:
+    """Queues stored messages for delivery, in the caller's transaction, without the ORM.
+
+    The messages must already be stored as ``queued`` (the message path
+    inserts them so, with :func:`bot.conversations.store.insert_outbound`).
+    """
+    if message_ids:
+        now = utcnow()
+        connection.execute(
+            insert(OutboxItem),
+            [
+                {
+                    "message_id": message_id,
+                    "channel": channel,
+                    "recipient": recipient,
+                    "next_attempt_at": now,
+                }
+                for message_id in message_ids
+            ],
+        )
 
 
 def claim_due(*, session: Session, now: datetime, lease_seconds: float) -> list[Outgoing]:

@@ -14,12 +14,19 @@ from datetime import datetime
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import event, select
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from bot.conversations.replies import transcript_json
 from bot.conversations.service import ConversationService, TurnResult, _TurnLock
-from bot.db.models import DeliveryState, Handoff, Message
+from bot.db.models import (
+    Conversation,
+    DeliveryState,
+    Handoff,
+    Message,
+    Sender,
+    UnansweredQuestion,
+)
 from tests.app.conversations.test_service import inbound_states, run, urgent_responder
 from tests.support.fake_rasa import FakeRasa
 
@@ -104,6 +111,69 @@ def test_a_turn_for_an_idle_conversation_takes_two_units_of_work(
     # Store and decide before the assistant is asked; store its replies after.
     opened, _ = run(fake_rasa, cast(sessionmaker[Session], counting), body)
     assert opened == 2
+
+
+def guidance_responder(sender: str, text: str) -> list[dict[str, Any]]:
+    """A guidance answer (then "Was this helpful?"), or out of scope for "pizza"."""
+    if "pizza" in text:
+        reply = {"text": "I can only help with consular matters.", "topic": "out-of-scope"}
+        return [{"recipient_id": sender, "custom": {**reply, "unanswered": "out_of_scope"}}]
+    answer = {"text": "Report it to the police.", "markdown": "Report it to the **police**."}
+    custom = {**answer, "topic": "lost-stolen-passport", "country": "PT", "revision_id": 7}
+    return [{"recipient_id": sender, "custom": custom}]
+
+
+def test_a_plain_web_chat_turn_loads_and_flushes_nothing_through_the_orm(
+    fake_rasa: FakeRasa, session_factory: sessionmaker[Session]
+) -> None:
+    # The message path's own steps run prepared statements on the session's
+    # connection: the ORM's bookkeeping cost more than the SQL it ran.
+    fake_rasa.responder = guidance_responder
+    orm_statements: list[str] = []
+    flushes: list[int] = []
+
+    def on_orm_execute(state: ORMExecuteState) -> None:
+        orm_statements.append(str(state.statement))
+
+    def on_flush(session: Session, *_args: Any) -> None:
+        flushes.append(len(session.new) + len(session.dirty))
+
+    async def body(service: ConversationService) -> list[TurnResult]:
+        conversation_id = await service.start_conversation(channel="webchat")
+        event.listen(Session, "do_orm_execute", on_orm_execute)
+        event.listen(Session, "before_flush", on_flush)
+        try:
+            return [
+                await service.receive(conversation_id=conversation_id, text=text, provider_id=key)
+                for text, key in [("passport stolen in lisbon", "k1"), ("order a pizza", "k2")]
+            ]
+        finally:
+            event.remove(Session, "do_orm_execute", on_orm_execute)
+            event.remove(Session, "before_flush", on_flush)
+
+    answered, declined = run(fake_rasa, session_factory, body)[0]
+    assert orm_statements == [] and flushes == []
+    # ...and the turns stored what the ORM path stored.
+    assert texts(answered) == ["Report it to the police.", "Was this helpful?"]
+    assert answered.replies[0]["html"] is not None and answered.replies[1]["buttons"]
+    assert texts(declined) == ["I can only help with consular matters."]
+    with session_factory() as session:
+        conversation = session.scalars(select(Conversation)).one()
+        assert (conversation.topic, conversation.country) == ("out-of-scope", "PT")
+        assert conversation.last_inbound_at is not None and conversation.message_count == 5
+        stored = session.scalars(select(Message).order_by(Message.id)).all()
+        assert [(m.sender, m.delivery_state) for m in stored] == [
+            (Sender.CITIZEN, HANDLED),
+            (Sender.BOT, DeliveryState.DELIVERED),
+            (Sender.SYSTEM, DeliveryState.DELIVERED),
+            (Sender.CITIZEN, HANDLED),
+            (Sender.BOT, DeliveryState.DELIVERED),
+        ]
+        assert [m.id for m in stored[1:3]] == [r["id"] for r in answered.replies]
+        assert stored[1].payload["revision_id"] == 7
+        unanswered = session.scalars(select(UnansweredQuestion)).one()
+        assert (unanswered.message_id, unanswered.text) == (declined.inbound_id, "order a pizza")
+        assert (unanswered.channel, unanswered.country) == ("webchat", "PT")
 
 
 def test_a_second_message_is_stored_at_once_and_answered_after_the_running_turn(

@@ -206,11 +206,18 @@ def test_a_message_is_kept_once_even_if_its_turn_is_recorded_again(
     with session_scope(session_factory) as session:
         row = session.scalars(select(UnansweredQuestion)).one()
         message = session.get_one(Message, row.message_id)
+        connection = session.connection()
+        conversation = store.conversation_row(
+            connection=connection, conversation_id=message.conversation_id
+        )
+        assert conversation is not None
         again = store.record_unanswered(
-            session=session,
-            conversation=message.conversation,
-            message=message,
+            connection=connection,
+            conversation=conversation,
+            message_id=message.id,
+            text=message.text,
             reason=UnansweredReason.OUT_OF_SCOPE,
         )
-        assert again.id == row.id
+        assert again is False
     assert len(kept(session_factory)) == 1
+    assert kept(session_factory)[0][1] == UnansweredReason.MISUNDERSTOOD

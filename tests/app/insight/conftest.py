@@ -7,19 +7,14 @@ spans 25 March to 7 April 2026: Europe moves its clocks forward on 29 March
 before), and New Delhi is half an hour off the hour, so the local-hour
 figure is tested across all three.
 
-PostgreSQL comes from Debian's packages (``initdb``/``pg_ctl`` of
-postgresql-15), run as the ``postgres`` user in a temporary folder, with
-the psycopg driver; the PostgreSQL tests are skipped where either is missing.
+PostgreSQL is the ``postgres_server`` fixture of ``tests/app/conftest.py``;
+the PostgreSQL tests are skipped where it or its driver is missing.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -259,70 +254,6 @@ def _guidance(session: Session, made: dict[str, list[str]]) -> None:
                     created_at=utc(4, 6, 1, 0),
                 )
             )
-
-
-# -- PostgreSQL from Debian's packages ------------------------------------------------------
-
-
-def _pg_bin() -> Path | None:
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "pg_ctl").exists():
-            return candidate
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[Callable[[str], str]]:
-    """A throwaway PostgreSQL cluster; yields a function making a database, returning its URL."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("the psycopg driver is not installed")
-    binaries = _pg_bin()
-    if binaries is None:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="consular-pg-"))
-    data, sockets = root / "data", root / "sockets"
-    sockets.mkdir()
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:
-        # PostgreSQL refuses to run as root: run it as Debian's postgres user.
-        shutil.chown(root, "postgres")
-        shutil.chown(sockets, "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-
-    def run(*command: str) -> None:
-        subprocess.run([*as_postgres, *command], check=True, capture_output=True, timeout=60)
-
-    run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
-    run(
-        str(binaries / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"),
-        "-o", f"-k {sockets} -p {port} -c listen_addresses='' -c fsync=off", "start",
-    )  # fmt: skip
-    made: list[str] = []
-
-    def database(name: str) -> str:
-        run(str(binaries / "createdb") if (binaries / "createdb").exists() else "createdb",
-            "-h", str(sockets), "-p", str(port), "-U", "postgres", name)  # fmt: skip
-        made.append(name)
-        return f"postgresql+psycopg://postgres@/{name}?host={sockets}&port={port}"
-
-    try:
-        yield database
-    finally:
-        subprocess.run(
-            [*as_postgres, str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(root, ignore_errors=True)
 
 
 _DATABASES = 0
