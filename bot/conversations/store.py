@@ -77,6 +77,16 @@ _MESSAGE_ID = select(Message.id).where(
     Message.conversation_id == bindparam("conversation_id"),
     Message.provider_id == bindparam("provider_id"),
 )
+_SET_TOPIC = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("conversation_id"))
+    .values(topic=bindparam("topic"), country=bindparam("country"))
+)
+_MARK_ONE = (
+    update(Message)
+    .where(Message.id == bindparam("message_id"))
+    .values(delivery_state=bindparam("state"))
+)
 _INSERT_OUTBOUND = insert(Message).returning(Message.id, sort_by_parameter_order=True)
 
 
@@ -199,16 +209,20 @@ def set_topic(
         changes["country"] = country
     if not changes:
         return conversation
+    topic, country = (
+        changes.get("topic", conversation.topic),
+        changes.get("country", conversation.country),
+    )
     connection.execute(
-        update(Conversation).where(Conversation.id == conversation.id).values(**changes)
+        _SET_TOPIC, {"conversation_id": conversation.id, "topic": topic, "country": country}
     )
     return ConversationRow(
         id=conversation.id,
         channel=conversation.channel,
         external_id=conversation.external_id,
         owner=conversation.owner,
-        topic=changes.get("topic", conversation.topic),
-        country=changes.get("country", conversation.country),
+        topic=topic,
+        country=country,
     )
 
 
@@ -221,6 +235,9 @@ def mark_messages(
 ) -> None:
     """Sets messages' delivery state (only those in ``only_from``, if given), unloaded."""
     if not message_ids:
+        return
+    if len(message_ids) == 1 and not only_from:  # every turn: prepared once
+        connection.execute(_MARK_ONE, {"message_id": message_ids[0], "state": state})
         return
     statement = update(Message).where(Message.id.in_(message_ids))
     if only_from:
