@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import GuidanceArticle, GuidanceRevision, RevisionStatus, utcnow
@@ -132,7 +133,25 @@ def published_revisions(*, session: Session, article_id: int) -> list[GuidanceRe
     )
 
 
-def starts(revision: GuidanceRevision) -> datetime:
+class Scheduled(Protocol):
+    """What deciding whether a published revision is live reads of it."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def publish_at(self) -> datetime | None: ...
+    @property
+    def published_at(self) -> datetime | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+
+
+S = TypeVar("S", bound=Scheduled)
+
+
+def starts(revision: Scheduled) -> datetime:
     """When a published revision goes (or went) live."""
     moment = revision.publish_at or revision.published_at or revision.created_at
     return aware(moment)
@@ -143,9 +162,7 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def current_publication(
-    revisions: list[GuidanceRevision], now: datetime
-) -> GuidanceRevision | None:
+def current_publication(revisions: list[S], now: datetime) -> S | None:
     """Of an article's published revisions, the latest to have started (expired or not)."""
     started = [revision for revision in revisions if starts(revision) <= now]
     if not started:
@@ -153,7 +170,7 @@ def current_publication(
     return max(started, key=lambda revision: (starts(revision), revision.number))
 
 
-def is_expired(revision: GuidanceRevision, now: datetime) -> bool:
+def is_expired(revision: Scheduled, now: datetime) -> bool:
     """Past its expiry time."""
     return revision.expires_at is not None and aware(revision.expires_at) <= now
 
@@ -178,40 +195,80 @@ def published_revision(*, session: Session, article_id: int) -> GuidanceRevision
     return live_revision(session=session, article_id=article_id)
 
 
+@dataclass(frozen=True)
+class Served:
+    """The revision a citizen is shown, with what the answer needs of it and its article."""
+
+    topic: str
+    article_id: int
+    article_country: str | None
+    revision_id: int
+    number: int
+    title: str
+    body: str
+    source_url: str
+    last_reviewed: date
+    review_by: date | None
+    is_sample: bool
+    publish_at: datetime | None
+    published_at: datetime | None
+    created_at: datetime
+    expires_at: datetime | None
+
+
+# Every published revision of the topic's country and generic articles, in
+# one prepared statement (a None country matches only the generic article).
+_SERVABLE = (
+    select(
+        GuidanceArticle.topic,
+        GuidanceArticle.id,
+        GuidanceArticle.country,
+        GuidanceRevision.id,
+        GuidanceRevision.number,
+        GuidanceRevision.title,
+        GuidanceRevision.body,
+        GuidanceRevision.source_url,
+        GuidanceRevision.last_reviewed,
+        GuidanceRevision.review_by,
+        GuidanceRevision.is_sample,
+        GuidanceRevision.publish_at,
+        GuidanceRevision.published_at,
+        GuidanceRevision.created_at,
+        GuidanceRevision.expires_at,
+    )
+    .join(GuidanceRevision, GuidanceRevision.article_id == GuidanceArticle.id)
+    .where(
+        GuidanceArticle.topic == bindparam("topic"),
+        GuidanceRevision.status == RevisionStatus.PUBLISHED,
+        or_(GuidanceArticle.country == bindparam("country"), GuidanceArticle.country.is_(None)),
+    )
+)
+
+
 def served_revision(
     *, session: Session, topic: str, country: str | None, now: datetime | None = None
-) -> tuple[GuidanceArticle, GuidanceRevision] | None:
+) -> Served | None:
     """What a citizen asking about ``topic`` in ``country`` is shown.
 
     The country's own article wins when it has a live revision; otherwise the
     generic one. Drafts, revisions in review, scheduled revisions not yet
     started, expired and archived revisions are never returned. Read from the
     database on every call: nothing is cached, so a publication is served at once.
+    Read as plain rows on the session's connection: the action server asks
+    for it on every guidance answer.
     """
     now = now or utcnow()
-    query = (
-        select(GuidanceArticle, GuidanceRevision)
-        .join(GuidanceRevision, GuidanceRevision.article_id == GuidanceArticle.id)
-        .where(
-            GuidanceArticle.topic == topic,
-            GuidanceRevision.status == RevisionStatus.PUBLISHED,
-        )
-    )
-    if country is None:
-        query = query.where(GuidanceArticle.country.is_(None))
-    else:
-        query = query.where(
-            (GuidanceArticle.country == country) | GuidanceArticle.country.is_(None)
-        )
-    by_article: dict[int, tuple[GuidanceArticle, list[GuidanceRevision]]] = {}
-    for article, revision in session.execute(query).all():
-        by_article.setdefault(article.id, (article, []))[1].append(revision)
-    live: list[tuple[GuidanceArticle, GuidanceRevision]] = []
-    for article, revisions in by_article.values():
+    rows = session.connection().execute(_SERVABLE, {"topic": topic, "country": country})
+    by_article: dict[int, list[Served]] = {}
+    for row in rows:
+        served = Served(*cast(tuple[Any, ...], row))
+        by_article.setdefault(served.article_id, []).append(served)
+    live: list[Served] = []
+    for revisions in by_article.values():
         latest = current_publication(revisions, now)
         if latest is not None and not is_expired(latest, now):
-            live.append((article, latest))
+            live.append(latest)
     if not live:
         return None
     # A country-specific article sorts before the generic one.
-    return min(live, key=lambda row: row[0].country is None)
+    return min(live, key=lambda served: served.article_country is None)

@@ -164,3 +164,22 @@ def postgres_server() -> Iterator[Callable[[str], str]]:
             timeout=60,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+_MADE = 0
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """A migrated database of each kind."""
+    global _MADE
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'turns.db'}"
+    else:
+        _MADE += 1
+        make: Callable[[str], str] = request.getfixturevalue("postgres_server")
+        url = make(f"turns_{os.getpid()}_{_MADE}")
+    upgrade_to_head(url)
+    engine = make_engine(url)
+    yield make_session_factory(engine)
+    engine.dispose()

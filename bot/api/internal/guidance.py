@@ -40,20 +40,19 @@ def guidance_json(session: Session, topic: str, country: str | None) -> dict[str
     found = served_revision(session=session, topic=topic, country=code)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no published guidance for {topic}")
-    article, revision = found
-    markdown = fill(revision.body, country_name=name)
+    markdown = fill(found.body, country_name=name)
     return {
-        "topic": article.topic,
+        "topic": found.topic,
         "country": code,
         "country_name": name,
-        "article_country": article.country,
-        "title": revision.title,
+        "article_country": found.article_country,
+        "title": found.title,
         "markdown": markdown,
         "text": to_plain(markdown),
-        "source_url": revision.source_url,
-        "last_reviewed": revision.last_reviewed.isoformat(),
-        "revision_id": revision.id,
-        "article_id": article.id,
-        "review_by": revision.review_by.isoformat() if revision.review_by else None,
-        "is_sample": revision.is_sample,
+        "source_url": found.source_url,
+        "last_reviewed": found.last_reviewed.isoformat(),
+        "revision_id": found.revision_id,
+        "article_id": found.article_id,
+        "review_by": found.review_by.isoformat() if found.review_by else None,
+        "is_sample": found.is_sample,
     }

@@ -7,18 +7,13 @@ retry may repeat them, written for each of the two databases.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations import store
 from bot.conversations.service import AttachmentIn, ConversationService, TurnResult
-from bot.db.migrate import upgrade_to_head
 from bot.db.models import (
     Attachment,
     Conversation,
@@ -28,28 +23,10 @@ from bot.db.models import (
     UnansweredQuestion,
     UnansweredReason,
 )
-from bot.db.session import make_engine, make_session_factory, session_scope
+from bot.db.session import session_scope
 from tests.app.conversations.test_service import run
 from tests.app.conversations.test_turn_webchat import guidance_responder
 from tests.support.fake_rasa import FakeRasa
-
-_MADE = 0
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    """A migrated database of each kind."""
-    global _MADE
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'turns.db'}"
-    else:
-        _MADE += 1
-        make: Callable[[str], str] = request.getfixturevalue("postgres_server")
-        url = make(f"turns_{os.getpid()}_{_MADE}")
-    upgrade_to_head(url)
-    engine = make_engine(url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def test_web_chat_turns_store_replies_questions_and_resends_once(

@@ -7,8 +7,8 @@ from datetime import date
 import pycountry
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from bot.catalogue import SLUGS
 from bot.db.models import GuidanceRevision, RevisionStatus
@@ -39,6 +39,11 @@ def draft(body: str) -> RevisionDraft:
 @pytest.fixture
 def articles(session_factory: sessionmaker[Session]) -> dict[str, int]:
     """A generic article and a Spanish one, each with one published revision."""
+    return make_articles(session_factory)
+
+
+def make_articles(session_factory: sessionmaker[Session]) -> dict[str, int]:
+    """What :func:`articles` makes, in any database; returns the ids."""
     with session_scope(session_factory) as session:
         generic = create_article(session=session, topic="lost-stolen-passport", country=None)
         spanish = create_article(session=session, topic="lost-stolen-passport", country="ES")
@@ -71,6 +76,33 @@ def test_the_countrys_own_article_beats_the_generic_one(
     assert (body["country"], body["article_country"]) == ("ES", "ES")
     assert body["last_reviewed"] == "2026-10-01"
     assert body["source_url"] == "https://www.gov.uk/emergency-travel-document"
+
+
+def test_the_lookup_reads_plain_rows_and_loads_nothing_through_the_orm(
+    client: TestClient, articles: dict[str, int]
+) -> None:
+    # The action server asks on every guidance answer: one prepared
+    # statement on the session's connection, no ORM entity loading.
+    orm_statements: list[str] = []
+
+    def on_orm_execute(state: ORMExecuteState) -> None:
+        orm_statements.append(str(state.statement))
+
+    event.listen(Session, "do_orm_execute", on_orm_execute)
+    try:
+        spanish = guidance(client, topic="lost-stolen-passport", country="ES").json()
+        french = guidance(client, topic="lost-stolen-passport", country="FR").json()
+        generic = guidance(client, topic="lost-stolen-passport").json()
+    finally:
+        event.remove(Session, "do_orm_execute", on_orm_execute)
+    assert orm_statements == []
+    assert [body["revision_id"] for body in (spanish, french, generic)] == [
+        articles["s1"],
+        articles["g1"],
+        articles["g1"],
+    ]
+    assert french["markdown"] == "Tell the police in France."
+    assert (generic["article_country"], generic["country"]) == (None, None)
 
 
 def test_an_answer_names_its_revision_article_and_review_by_date(
@@ -210,3 +242,20 @@ def test_every_country_has_travel_advice_or_a_post(
             "/api/internal/travel-advice", params={"country": country.alpha_2}, headers=AUTH
         )
         assert advice.status_code == (404 if country.alpha_2 == "GB" else 200), country.alpha_2
+
+
+def test_the_served_revision_is_chosen_the_same_on_sqlite_and_postgresql(
+    any_factory: sessionmaker[Session],
+) -> None:
+    ids = make_articles(any_factory)
+    with session_scope(any_factory) as session:
+        found = {
+            country: served_revision(session=session, topic="lost-stolen-passport", country=country)
+            for country in ("ES", "FR", None)
+        }
+        assert served_revision(session=session, topic="no-such-topic", country="ES") is None
+    assert {country: served.revision_id for country, served in found.items() if served} == {
+        "ES": ids["s1"],
+        "FR": ids["g1"],
+        None: ids["g1"],
+    }

@@ -69,7 +69,7 @@ def served(factory: sessionmaker[Session], now: datetime, country: str | None = 
         found = served_revision(
             session=session, topic="lost-stolen-passport", country=country, now=now
         )
-        return found[1].body if found else None
+        return found.body if found else None
 
     return run(factory, read)  # type: ignore[no-any-return]
 
