@@ -98,6 +98,15 @@ RulePolicy writes out the conversation's states as text on every look for a
 rule, only to pass that text to a debug log message (and copies it for the
 message). Here the text is only written when debug logging is on.
 
+After a user message RulePolicy looks for a rule twice: first with the
+message's text in place of its intent (for rules written with a user's
+exact words), then with the intent. A rule can only fit the text look if
+its last state is a user turn (after ``action_listen``) that names no
+intent: none of ours does, as every rule here is written with intents.
+Here the rules are checked for one such once per trained policy, and while
+there is none the text look is skipped: it would find nothing, and nothing
+it works out on the way is used when it finds nothing.
+
 Usage: ``python -m components.serve run --enable-api ...`` (the ``rasa``
 command's arguments).
 """
@@ -126,13 +135,18 @@ from rasa.core import run as rasa_run
 from rasa.core.actions import action as rasa_action
 from rasa.core.actions.action import ActionBotResponse, ActionListen, RemoteAction
 from rasa.core.featurizers.tracker_featurizers import TrackerFeaturizer
-from rasa.core.policies.rule_policy import RulePolicy
+from rasa.core.policies.rule_policy import RULES, RulePolicy
 from rasa.core.processor import MessageProcessor
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.graph import GraphSchema
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
-from rasa.shared.core.constants import PREVIOUS_ACTION
+from rasa.shared.core.constants import (
+    ACTION_LISTEN_NAME,
+    PREVIOUS_ACTION,
+    SHOULD_NOT_BE_SET,
+    USER,
+)
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -142,7 +156,7 @@ from rasa.shared.core.events import (
     SessionStarted,
     UserUtteranceReverted,
 )
-from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.constants import ACTION_NAME, INTENT, TEXT
 from rasa.utils import endpoints as rasa_endpoints
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -598,6 +612,54 @@ def install_states_text_for_debug_only() -> None:
     RulePolicy.format_tracker_states = staticmethod(format_tracker_states)  # type: ignore[method-assign,assignment]
 
 
+def could_fit_text(rule_states: list[dict[str, Any]]) -> bool:
+    """Whether a rule could fit the states RulePolicy's text look sees (see the module notes).
+
+    That look is only made straight after ``action_listen``, and the user
+    part of its last state carries the message's text and no intent. A rule
+    fits only if its last state has a previous action (the look's last
+    state has one) matching ``action_listen``, and no intent its user part
+    must have. Anything else counts as a possible fit.
+    """
+    if not rule_states:
+        return True
+    last = rule_states[-1]
+    previous = last.get(PREVIOUS_ACTION)
+    if not previous:
+        return False  # a conversation start; the look's last state is not one
+    name = previous.get(ACTION_NAME)
+    if name and name != SHOULD_NOT_BE_SET and name != ACTION_LISTEN_NAME:
+        return False
+    intent = last.get(USER, {}).get(INTENT)
+    return not (intent and intent != SHOULD_NOT_BE_SET)
+
+
+# Where a policy keeps whether any of its rules could fit the text look, and
+# for which table of rules that was worked out.
+TEXT_RULES = "_consular_text_rules"
+
+
+def install_text_look_only_with_text_rules() -> None:
+    """Skips RulePolicy's look for a rule by the message's text when no rule could fit it."""
+    original = RulePolicy._find_action_from_rules
+
+    def find_action_from_rules(
+        self: Any, tracker: Any, domain: Any, use_text_for_last_user_input: bool
+    ) -> tuple[str | None, str | None, bool]:
+        if use_text_for_last_user_input:
+            rules = self.lookup.get(RULES, {})
+            known = getattr(self, TEXT_RULES, None)
+            if known is None or known[0] is not rules:
+                possible = any(could_fit_text(self._rule_key_to_state(key)) for key in rules)
+                known = (rules, possible)
+                setattr(self, TEXT_RULES, known)
+            if not known[1]:
+                return None, None, False
+        return original(self, tracker, domain, use_text_for_last_user_input)
+
+    RulePolicy._find_action_from_rules = find_action_from_rules  # type: ignore[method-assign]
+
+
 def install_frozen_startup_heap() -> None:
     """Once the model is loaded, freezes every object then alive (see the module notes)."""
     original = rasa_run.load_agent_on_start
@@ -627,6 +689,7 @@ def main() -> None:
     install_uncopied_tracker_for_reading_actions()
     install_once_per_domain_emptiness()
     install_states_text_for_debug_only()
+    install_text_look_only_with_text_rules()
     install_frozen_startup_heap()
     from rasa.__main__ import main as rasa_main
 

@@ -590,3 +590,104 @@ def test_rule_states_are_written_out_only_for_debug_logging(
         logger.setLevel(level)
         logging.disable(disabled)
     assert Policy.format_tracker_states(states) == stock  # other policies unchanged
+
+
+def test_a_rule_could_fit_the_text_look_only_after_listening_and_without_an_intent() -> None:
+    from components.serve import could_fit_text
+
+    listen = {"prev_action": {"action_name": "action_listen"}}
+    assert not could_fit_text([{**listen, "user": {"intent": "greet"}}])
+    assert not could_fit_text([{"prev_action": {"action_name": "utter_greet"}}])
+    assert not could_fit_text([{"user": {"text": "hi"}}])  # a conversation start
+    assert could_fit_text([{**listen, "user": {"text": "hi there"}}])
+    assert could_fit_text([{**listen}])
+    assert could_fit_text([{**listen, "user": {"intent": "should_not_be_set"}}])
+    # Whatever else the rule says, an intent the look's state lacks rules it out...
+    assert not could_fit_text([{"prev_action": {"action_text": "Hi"}, "user": {"intent": "x"}}])
+    # ...and what is not understood here counts as a possible fit.
+    assert could_fit_text([{"prev_action": {"action_text": "Hi"}}])
+    assert could_fit_text([])
+
+
+def test_the_text_look_runs_whenever_a_rule_could_fit_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from rasa.core.policies.rule_policy import RULES, RulePolicy
+
+    from components.serve import TEXT_RULES, install_text_look_only_with_text_rules
+
+    looks: list[bool] = []
+
+    def stock(self: Any, tracker: Any, domain: Any, use_text: bool) -> tuple[Any, ...]:
+        looks.append(use_text)
+        return "utter_hi", "key", False
+
+    monkeypatch.setattr(RulePolicy, "_find_action_from_rules", stock)
+    install_text_look_only_with_text_rules()
+    listen = {"prev_action": {"action_name": "action_listen"}}
+    by_intent = json.dumps([{**listen, "user": {"intent": "greet"}}])
+    by_text = json.dumps([{**listen, "user": {"text": "hi there"}}])
+
+    class Policy:
+        _rule_key_to_state = staticmethod(json.loads)
+
+        def __init__(self, keys: list[str]) -> None:
+            self.lookup = {RULES: dict.fromkeys(keys, "utter_hi")}
+
+    intents_only, with_text = Policy([by_intent]), Policy([by_intent, by_text])
+    find = RulePolicy._find_action_from_rules
+    assert find(intents_only, None, None, True) == (None, None, False)  # type: ignore[arg-type]
+    assert find(intents_only, None, None, False) == ("utter_hi", "key", False)  # type: ignore[arg-type]
+    assert find(with_text, None, None, True) == ("utter_hi", "key", False)  # type: ignore[arg-type]
+    assert looks == [False, True]
+    # Worked out once per table of rules, and again for a new table.
+    assert getattr(intents_only, TEXT_RULES)[1] is False
+    intents_only.lookup = {RULES: {by_text: "utter_hi"}}
+    assert find(intents_only, None, None, True) == ("utter_hi", "key", False)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run make test")
+def test_skipping_the_text_look_predicts_what_rasa_predicts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every point of every conversation test: stock's text look finds nothing, same predictions."""
+    from rasa.core.agent import Agent
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME
+    from rasa.shared.core.events import ActionExecuted
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from test_tracker_trimming import CONVERSATIONS, conversation, predicted
+
+    from components.serve import install_text_look_only_with_text_rules
+
+    processor = Agent.load(str(MODEL)).processor
+    assert processor is not None
+    domain = processor.domain
+    policy = next(
+        node._component
+        for node in processor.graph_runner._instantiated_nodes.values()  # type: ignore[attr-defined]
+        if isinstance(getattr(node, "_component", None), RulePolicy)
+    )
+    stock = RulePolicy._find_action_from_rules
+    monkeypatch.setattr(RulePolicy, "_find_action_from_rules", stock)
+    install_text_look_only_with_text_rules()
+    skipping = RulePolicy._find_action_from_rules
+    assert skipping is not stock
+
+    text_looks = 0
+    stock_predictions, skipping_predictions = [], []
+    for path in CONVERSATIONS:
+        tracker = DialogueStateTracker(path.stem, domain.slots)
+        for event in conversation(path, domain):
+            if isinstance(event, ActionExecuted):
+                if tracker.latest_action_name == ACTION_LISTEN_NAME:
+                    action, _source, _unhappy = stock(policy, tracker, domain, True)
+                    assert action is None, f"{path.name}: a rule fitted the text look"
+                    text_looks += 1
+                monkeypatch.setattr(RulePolicy, "_find_action_from_rules", stock)
+                stock_predictions.append(predicted(processor, tracker.copy()))
+                monkeypatch.setattr(RulePolicy, "_find_action_from_rules", skipping)
+                skipping_predictions.append(predicted(processor, tracker.copy()))
+            tracker.update(event)
+    assert skipping_predictions == stock_predictions
+    assert text_looks > 100  # not vacuous: the look was skipped this often
