@@ -61,7 +61,10 @@ DEFAULT_TRIM_AFTER_TURNS = 10
 # How many of the latest dialogue states must be the same, with and without
 # the trim, for the trim to be kept: more than the longest rule and, for
 # stories, more than MemoizationPolicy's max_history (3, if it is used
-# again), with a margin.
+# again), with a margin. Only MemoizationPolicy and TED read the stories'
+# states: with neither in config.yml, endpoints.yml sets
+# ``story_states_checked: 0`` and they are not compared (a test holds the two
+# files to that).
 RULE_STATES_CHECKED = 10
 STORY_STATES_CHECKED = 6
 
@@ -75,9 +78,11 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         cache_size: int = DEFAULT_CACHE_SIZE,
         keep_turns: int = DEFAULT_KEEP_TURNS,
         trim_after_turns: int = DEFAULT_TRIM_AFTER_TURNS,
+        story_states_checked: int = STORY_STATES_CHECKED,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.story_states_checked = max(0, int(story_states_checked))
         self.cache_size = max(0, int(cache_size))
         self.keep_turns = max(1, int(keep_turns))
         # trim_after_turns 0 turns trimming off.
@@ -190,9 +195,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             return tracker
         # When the last few turns are not enough (say, a run of turns the
         # stories never see), twice as many usually are.
-        trimmed = trim_tracker(tracker, domain, self.keep_turns) or trim_tracker(
-            tracker, domain, 2 * self.keep_turns
-        )
+        trimmed = trim_tracker(
+            tracker, domain, self.keep_turns, self.story_states_checked
+        ) or trim_tracker(tracker, domain, 2 * self.keep_turns, self.story_states_checked)
         if trimmed is None:
             # Not on every turn from now on: a few turns later.
             self._next_trim[sender_id] = turns + self.keep_turns
@@ -226,7 +231,10 @@ def turn_starts(events: Sequence[Event]) -> list[int]:
 
 
 def trim_tracker(
-    tracker: DialogueStateTracker, domain: Domain, keep_turns: int
+    tracker: DialogueStateTracker,
+    domain: Domain,
+    keep_turns: int,
+    story_states_checked: int = STORY_STATES_CHECKED,
 ) -> DialogueStateTracker | None:
     """The tracker with only its last ``keep_turns`` turns, or None when that would change it.
 
@@ -237,8 +245,9 @@ def trim_tracker(
     turn where no form is active, nothing is paused and no follow-up action
     is pending: then the slots are the whole state carried across it. A
     trim is kept only if the latest dialogue states, as the rules and the
-    memoised stories see them, and the tracker's current state all come out
-    the same; otherwise the whole tracker is kept.
+    memoised stories see them (unless ``story_states_checked`` is 0: no
+    policy reads them), and the tracker's current state all come out the
+    same; otherwise the whole tracker is kept.
     """
     events = list(tracker.events)
     starts = turn_starts(events)
@@ -260,7 +269,9 @@ def trim_tracker(
     trimmed.assistant_id = tracker.assistant_id
     for event in itertools.chain(carried, events[cut:]):
         trimmed.update(event)
-    if not _same_state(tracker, trimmed) or not _same_latest_states(tracker, trimmed, domain):
+    if not _same_state(tracker, trimmed) or not _same_latest_states(
+        tracker, trimmed, domain, story_states_checked
+    ):
         logger.debug("Kept the whole tracker: trimming it would change its dialogue states.")
         return None
     return trimmed
@@ -308,7 +319,10 @@ def _same_event(whole: Event | None, trimmed: Event | None) -> bool:
 
 
 def _same_latest_states(
-    whole: DialogueStateTracker, trimmed: DialogueStateTracker, domain: Domain
+    whole: DialogueStateTracker,
+    trimmed: DialogueStateTracker,
+    domain: Domain,
+    story_states_checked: int = STORY_STATES_CHECKED,
 ) -> bool:
     """The latest dialogue states as the rules and as the memoised stories see them.
 
@@ -318,8 +332,10 @@ def _same_latest_states(
     """
     for ignore_rule_only_turns, checked in (
         (False, RULE_STATES_CHECKED),
-        (True, STORY_STATES_CHECKED),
+        (True, story_states_checked),
     ):
+        if not checked:
+            continue
         states = [
             domain.states_for_tracker_history(
                 tracker, omit_unset_slots=False, ignore_rule_only_turns=ignore_rule_only_turns

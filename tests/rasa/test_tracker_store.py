@@ -200,6 +200,52 @@ def test_trimming_keeps_the_latest_turns_and_the_slots() -> None:
     assert trimmed.past_states(DOMAIN)[-10:] == tracker.past_states(DOMAIN)[-10:]
 
 
+def test_the_stories_states_are_compared_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    looks: list[bool] = []
+    states_for = Domain.states_for_tracker_history
+
+    def counted(self: Domain, tracker: DialogueStateTracker, **kwargs: Any) -> Any:
+        looks.append(kwargs["ignore_rule_only_turns"])
+        return states_for(self, tracker, **kwargs)
+
+    monkeypatch.setattr(Domain, "states_for_tracker_history", counted)
+    tracker = DialogueStateTracker("c1", DOMAIN.slots)
+    tracker.update(ActionExecuted("action_listen"))
+    long_conversation(tracker, 10)
+    both = trim_tracker(tracker, DOMAIN, keep_turns=6)
+    assert looks == [False, False, True, True]  # rules' states, then stories', for each
+    looks.clear()
+    rules_only = trim_tracker(tracker, DOMAIN, keep_turns=6, story_states_checked=0)
+    assert looks == [False, False]
+    assert both is not None and rules_only is not None
+    assert list(rules_only.events) == list(both.events)
+
+
+def test_the_stories_states_are_compared_whenever_a_policy_reads_them() -> None:
+    """endpoints.yml may only skip them while config.yml has no policy that reads them."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    policies = {
+        policy["name"] for policy in yaml.safe_load((root / "config.yml").read_text())["policies"]
+    }
+    store_config = yaml.safe_load((root / "endpoints.yml").read_text())["tracker_store"]
+    checked = store_config.get("story_states_checked", tracker_store_module.STORY_STATES_CHECKED)
+    reading = {
+        "MemoizationPolicy",
+        "AugmentedMemoizationPolicy",
+        "TEDPolicy",
+        "UnexpecTEDIntentPolicy",
+    }
+    assert "RulePolicy" in policies
+    if policies & reading:
+        assert checked >= tracker_store_module.STORY_STATES_CHECKED
+    else:
+        assert checked == 0  # nothing reads them: comparing them is wasted work
+
+
 def test_no_trim_while_a_form_runs_at_every_possible_cut() -> None:
     tracker = DialogueStateTracker("c1", DOMAIN.slots)
     tracker.update(ActionExecuted("action_listen"))
@@ -224,7 +270,7 @@ def test_a_tracker_that_cannot_be_trimmed_is_not_tried_on_every_turn(
 ) -> None:
     attempts: list[int] = []
 
-    def never(tracker: DialogueStateTracker, domain: Domain, keep_turns: int) -> None:
+    def never(tracker: DialogueStateTracker, domain: Domain, keep_turns: int, *_: Any) -> None:
         attempts.append(len(turn_starts(tracker.events)))
 
     monkeypatch.setattr(tracker_store_module, "trim_tracker", never)
