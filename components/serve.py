@@ -107,6 +107,15 @@ Here the rules are checked for one such once per trained policy, and while
 there is none the text look is skipped: it would find nothing, and nothing
 it works out on the way is used when it finds nothing.
 
+Before each message Rasa checks whether the conversation's session has
+expired: it works out the tracker's applied events (every event, with
+rewinds, restarts and loop re-runs undone) once to see that there are any,
+and again to find the latest user message's time. Here both come from the
+newest events: a tracker whose last event is ``action_listen`` has applied
+events, and the latest user message is the last one in its events when
+nothing after it rewinds, restarts or re-runs a loop (anything that could
+undo it); otherwise Rasa's own way is used.
+
 Usage: ``python -m components.serve run --enable-api ...`` (the ``rasa``
 command's arguments).
 """
@@ -120,6 +129,7 @@ import operator
 import sqlite3
 import sys
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from types import TracebackType
@@ -155,6 +165,7 @@ from rasa.shared.core.events import (
     Restarted,
     SessionStarted,
     UserUtteranceReverted,
+    UserUttered,
 )
 from rasa.shared.nlu.constants import ACTION_NAME, INTENT, TEXT
 from rasa.utils import endpoints as rasa_endpoints
@@ -660,6 +671,63 @@ def install_text_look_only_with_text_rules() -> None:
     RulePolicy._find_action_from_rules = find_action_from_rules  # type: ignore[method-assign]
 
 
+# Events that may undo earlier ones in ``DialogueStateTracker.applied_events``.
+_UNDOING_EVENTS = (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted)
+
+
+def latest_applied_user_message(tracker: Any) -> Any:
+    """``tracker.get_last_event_for(UserUttered)``, from the newest events when it safely can."""
+    events = tracker.events
+    loops = None
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if isinstance(event, UserUttered):
+            return event
+        if isinstance(event, _UNDOING_EVENTS):
+            break
+        if isinstance(event, ActionExecuted) and event.action_name != ACTION_LISTEN_NAME:
+            if loops is None:
+                loops = {e.name for e in events if isinstance(e, ActiveLoop) and e.name}
+            if event.action_name in loops:
+                break  # a loop run again may undo what came before it
+    return tracker.get_last_event_for(UserUttered)
+
+
+def has_applied_events(tracker: Any) -> bool:
+    """``bool(tracker.applied_events())``: surely so when the last event is ``action_listen``."""
+    events = tracker.events
+    if events:
+        last = events[-1]
+        if type(last) is ActionExecuted and last.action_name == ACTION_LISTEN_NAME:
+            return True  # appended last, whatever came before
+    return bool(tracker.applied_events())
+
+
+def install_quick_session_check() -> None:
+    """Rasa's session expiry check, from the newest events (see the module notes)."""
+    original = MessageProcessor._update_tracker_session
+
+    async def update_tracker_session(
+        self: Any, tracker: Any, output_channel: Any, metadata: Any = None
+    ) -> None:
+        if has_applied_events(tracker) and not session_has_expired(self, tracker):
+            return None
+        return await original(self, tracker, output_channel, metadata)
+
+    MessageProcessor._update_tracker_session = update_tracker_session  # type: ignore[method-assign]
+
+
+def session_has_expired(processor: Any, tracker: Any) -> bool:
+    """``MessageProcessor._has_session_expired``, finding the latest user message quickly."""
+    config = processor.domain.session_config
+    if not config.are_sessions_enabled():
+        return False
+    latest = latest_applied_user_message(tracker)
+    if latest is None:
+        return False
+    return (time.time() - latest.timestamp) / 60 > config.session_expiration_time
+
+
 def install_frozen_startup_heap() -> None:
     """Once the model is loaded, freezes every object then alive (see the module notes)."""
     original = rasa_run.load_agent_on_start
@@ -690,6 +758,7 @@ def main() -> None:
     install_once_per_domain_emptiness()
     install_states_text_for_debug_only()
     install_text_look_only_with_text_rules()
+    install_quick_session_check()
     install_frozen_startup_heap()
     from rasa.__main__ import main as rasa_main
 

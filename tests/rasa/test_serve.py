@@ -691,3 +691,120 @@ def test_skipping_the_text_look_predicts_what_rasa_predicts(
             tracker.update(event)
     assert skipping_predictions == stock_predictions
     assert text_looks > 100  # not vacuous: the look was skipped this often
+
+
+def _prefixes_of_every_conversation_test(domain: Any) -> Any:
+    """A tracker after each event of each conversation test (one tracker per file, growing)."""
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from test_tracker_trimming import CONVERSATIONS, conversation
+
+    for path in CONVERSATIONS:
+        tracker = DialogueStateTracker(path.stem, domain.slots)
+        yield tracker
+        for event in conversation(path, domain):
+            tracker.update(event)
+            yield tracker
+
+
+def test_the_quick_session_check_reads_what_rasa_reads() -> None:
+    """At every point of every conversation test, and after rewinds, restarts and loop re-runs."""
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        ActiveLoop,
+        Restarted,
+        SlotSet,
+        UserUtteranceReverted,
+        UserUttered,
+    )
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from components.serve import has_applied_events, latest_applied_user_message
+
+    domain = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
+    looks = loops = 0
+    for tracker in _prefixes_of_every_conversation_test(domain):
+        assert has_applied_events(tracker) == bool(tracker.applied_events())
+        assert latest_applied_user_message(tracker) is tracker.get_last_event_for(UserUttered)
+        looks += 1
+        loops += tracker.active_loop_name is not None
+    assert looks > 500 and loops > 20
+
+    def listen() -> ActionExecuted:
+        return ActionExecuted("action_listen")
+
+    form = "country_form"
+    cases = {
+        "rewound": [listen(), UserUttered("a"), listen(), UserUttered("b"),
+                    UserUtteranceReverted()],
+        "restarted": [listen(), UserUttered("a"), Restarted(), listen()],
+        "restarted, nothing after": [listen(), UserUttered("a"), Restarted()],
+        # A form asked, was answered and ran again: the answer is not applied.
+        "form answered": [
+            listen(), UserUttered("a"), ActionExecuted(form), ActiveLoop(form), listen(),
+            UserUttered("Spain"), ActionExecuted(form), SlotSet("country", "ES"),
+        ],
+        "empty": [],
+    }  # fmt: skip
+    for name, events in cases.items():
+        tracker = DialogueStateTracker.from_events("c", events, domain.slots)
+        assert has_applied_events(tracker) == bool(tracker.applied_events()), name
+        found = latest_applied_user_message(tracker)
+        assert found is tracker.get_last_event_for(UserUttered), name
+    answered = DialogueStateTracker.from_events("c", cases["form answered"], domain.slots)
+    assert latest_applied_user_message(answered).text == "a"  # Rasa's answer, not "Spain"
+
+
+@pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run make test")
+def test_the_quick_session_check_starts_a_session_when_rasa_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from rasa.core.agent import Agent
+    from rasa.core.channels.channel import CollectingOutputChannel
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from components.serve import install_quick_session_check
+
+    processor = Agent.load(str(MODEL)).processor
+    assert processor is not None
+    config = processor.domain.session_config
+    assert config.are_sessions_enabled()
+    stock = MessageProcessor._update_tracker_session
+    monkeypatch.setattr(MessageProcessor, "_update_tracker_session", stock)
+
+    def trackers() -> dict[str, DialogueStateTracker]:
+        now = time.time()
+        old = now - (config.session_expiration_time + 5) * 60
+
+        def session(at: float) -> list[Any]:
+            return [
+                ActionExecuted("action_session_start", timestamp=at - 2),
+                SessionStarted(timestamp=at - 2),
+                ActionExecuted("action_listen", timestamp=at - 1),
+                UserUttered("hello", timestamp=at),
+                ActionExecuted("action_listen", timestamp=at + 1),
+            ]
+
+        slots = processor.domain.slots
+        return {
+            "new": DialogueStateTracker("new", slots),
+            "recent": DialogueStateTracker.from_events("recent", session(now), slots),
+            "expired": DialogueStateTracker.from_events("expired", session(old), slots),
+        }
+
+    def sessions_started() -> dict[str, int]:
+        counts = {}
+        for name, tracker in trackers().items():
+            asyncio.run(processor._update_tracker_session(tracker, CollectingOutputChannel()))
+            counts[name] = sum(isinstance(e, SessionStarted) for e in tracker.events)
+        return counts
+
+    expected = sessions_started()
+    assert expected == {"new": 1, "recent": 1, "expired": 2}
+    install_quick_session_check()
+    assert MessageProcessor._update_tracker_session is not stock
+    assert sessions_started() == expected
