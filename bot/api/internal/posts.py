@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.api.deps import in_session
@@ -13,6 +13,23 @@ from bot.api.internal.common import iso2_with_name
 from bot.db.models import Post
 
 router = APIRouter()
+
+_POSTS = (
+    select(
+        Post.kind,
+        Post.name,
+        Post.city,
+        Post.address,
+        Post.phone,
+        Post.email,
+        Post.opening_hours,
+        Post.timezone,
+        Post.emergency_phone,
+        Post.is_sample,
+    )
+    .where(Post.country == bindparam("country"))
+    .order_by(Post.rank, Post.id)
+)
 
 
 @router.get("/posts")
@@ -28,9 +45,8 @@ async def list_posts(
 def posts_json(session: Session, country: str, city: str | None) -> dict[str, Any]:
     """The answer of :func:`list_posts`."""
     code, name = iso2_with_name(country)
-    posts = list(
-        session.scalars(select(Post).where(Post.country == code).order_by(Post.rank, Post.id))
-    )
+    # Plain rows on the session's connection: asked on every answer about a post.
+    posts = list(session.connection().execute(_POSTS, {"country": code}))
     if city:
         wanted = city.strip().casefold()
         posts.sort(key=lambda post: post.city.casefold() != wanted)

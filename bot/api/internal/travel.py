@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.api.deps import in_session
@@ -13,6 +13,15 @@ from bot.api.internal.common import iso2_with_name
 from bot.db.models import TravelAdvice
 
 router = APIRouter()
+
+_ADVICE = select(
+    TravelAdvice.summary,
+    TravelAdvice.advise_against,
+    TravelAdvice.advise_against_areas,
+    TravelAdvice.last_updated,
+    TravelAdvice.url,
+    TravelAdvice.is_sample,
+).where(TravelAdvice.country == bindparam("country"))
 
 
 @router.get("/travel-advice")
@@ -26,7 +35,8 @@ async def get_travel_advice(
 def travel_advice_json(session: Session, country: str) -> dict[str, Any]:
     """The answer of :func:`get_travel_advice`."""
     code, name = iso2_with_name(country)
-    advice = session.scalars(select(TravelAdvice).where(TravelAdvice.country == code)).first()
+    # A plain row on the session's connection: asked on every travel-safety answer.
+    advice = session.connection().execute(_ADVICE, {"country": code}).first()
     if advice is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no travel advice for {code}")
     return {

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
-from bot.db.models import Conversation, Owner
+from bot.db.models import AdviseAgainst, Conversation, Owner
 from bot.db.session import session_scope
 from bot.main import create_app
-from bot.seed import seed_sample_posts
+from bot.seed import seed_all, seed_sample_posts
 from tests.app.conftest import INTERNAL_TOKEN
 
 AUTH = {"X-Internal-Token": INTERNAL_TOKEN}
@@ -94,3 +97,31 @@ def test_an_action_can_queue_a_conversation_once(
 )
 def test_bad_handoff_requests_are_refused(client: TestClient, body: dict, status: int) -> None:
     assert client.post("/api/internal/handoffs", json=body, headers=AUTH).status_code == status
+
+
+def test_post_and_travel_advice_lookups_read_plain_rows(
+    client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    # The action server asks on every answer naming a post or the travel
+    # advice: plain rows on the session's connection, nothing through the ORM.
+    with session_scope(session_factory) as session:
+        seed_all(session=session, case_key="k")
+    orm_statements: list[str] = []
+
+    def on_orm_execute(state: ORMExecuteState) -> None:
+        orm_statements.append(str(state.statement))
+
+    event.listen(Session, "do_orm_execute", on_orm_execute)
+    try:
+        posts = client.get("/api/internal/posts", params={"country": "TH"}, headers=AUTH)
+        advice = client.get("/api/internal/travel-advice", params={"country": "th"}, headers=AUTH)
+    finally:
+        event.remove(Session, "do_orm_execute", on_orm_execute)
+    assert orm_statements == []
+    assert posts.status_code == advice.status_code == 200
+    assert posts.json()["posts"][0]["city"] == "Bangkok"
+    body = advice.json()
+    assert (body["country"], body["country_name"]) == ("TH", "Thailand")
+    assert body["advise_against"] in {level.value for level in AdviseAgainst}
+    assert body["url"].startswith("https://") and body["is_sample"] is True
+    date.fromisoformat(body["last_updated"])
