@@ -11,7 +11,7 @@ return is plain data, or messages built in memory that no session tracks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Insert, bindparam, insert, select, update
@@ -216,14 +216,7 @@ def set_topic(
     connection.execute(
         _SET_TOPIC, {"conversation_id": conversation.id, "topic": topic, "country": country}
     )
-    return ConversationRow(
-        id=conversation.id,
-        channel=conversation.channel,
-        external_id=conversation.external_id,
-        owner=conversation.owner,
-        topic=topic,
-        country=country,
-    )
+    return replace(conversation, topic=topic, country=country)
 
 
 def mark_messages(
